@@ -1,0 +1,290 @@
+"""Readers for CoNLL-like column files, CoNLL-U and one-sentence-per-line TSV.
+
+Readers know file formats and nothing about models. Each returns ``Sentence`` records that keep
+the line number of every word, so that writers can put predictions back into the original lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..errors import DataError
+from ..registry import readers
+from .sentence import Sentence, TaskColumn
+
+# A line that starts a sentence and matches this is a comment, not a token. It covers MultiCoNER
+# (`# id <uuid>\tdomain=...`), CoNLL-U (`# sent_id = ...`, `# text = ...`), GermEval
+# (`#\thttp://...`) and a bare `#`, while `# _ _ O` and `#\tO` stay tokens: `#` is a real token
+# in MultiCoNER and WikiANN.
+DEFAULT_COMMENT_REGEX = (
+    r"^#(\s*$|\s+(id|sent_id|text|newdoc|newpar|doc_id)\b|\s*[\w.-]+\s*=|\t\S+://)"
+)
+
+
+def read_text(path: str, encoding: str = "utf-8") -> str:
+    """The whole file as text, with one clear error for a missing, empty or mis-encoded file.
+
+    A UTF-8 byte-order mark is dropped. Line endings are kept as they are (CRLF stays CRLF) so
+    that writers can reproduce the input's lines exactly.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise DataError("file not found; check the path and the data directory (--data_dir)", path)
+    if not file.is_file():
+        raise DataError("is not a regular file", path)
+    data = file.read_bytes()
+    if not data.strip():
+        raise DataError("file is empty", path)
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"bytes that are not valid {encoding} ({error.reason} at byte {error.start}); "
+            'if the file uses another encoding, set the dataset\'s "encoding" key, '
+            'e.g. "encoding": "latin-1"',
+            path,
+            line,
+        ) from None
+    except LookupError:
+        raise DataError(
+            f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path
+        ) from None
+
+
+def iter_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its line ending)."""
+    # Split on "\n" only: str.splitlines() also splits on form feeds and other separators that
+    # may sit inside a token, which would shift line numbers against the file.
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, line[:-1] if line.endswith("\r") else line
+
+
+def split_fields(line: str, separator: str) -> list[str]:
+    if separator == "tab":
+        return line.rstrip("\r\n").split("\t")
+    return line.split()
+
+
+def _check_label(task: TaskColumn, label: str, path: str, line: int) -> None:
+    if task.validate is None:
+        return
+    problem = task.validate(label)
+    if problem:
+        raise DataError(f"label {label!r} of task {task.name!r}: {problem}", path, line)
+
+
+@readers.register("column")
+class ColumnReader:
+    """CoNLL/TSV: one token per line, one word column and one label column per task, blank lines
+    between sentences (runs of blank lines too), comment lines before a sentence."""
+
+    def __init__(
+        self,
+        word_idx: int = 0,
+        separator: str = "whitespace",
+        encoding: str = "utf-8",
+        comment_regex: str | None = None,
+    ):
+        self.word_idx = word_idx
+        self.separator = separator
+        self.encoding = encoding
+        self.comment = re.compile(comment_regex or DEFAULT_COMMENT_REGEX)
+
+    def read(
+        self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
+    ) -> list[Sentence]:
+        text = read_text(path, self.encoding)
+        sentences: list[Sentence] = []
+        token_tasks = [t for t in tasks if t.level == "token"]
+        needed = [self.word_idx] + ([t.column_idx for t in token_tasks] if require_labels else [])
+        width = max(i if i >= 0 else -i - 1 for i in needed) + 1
+        words: list[str] = []
+        numbers: list[int] = []
+        comments: list[str] = []
+        labels: dict[str, list[str]] = {t.name: [] for t in token_tasks}
+
+        def finish() -> None:
+            nonlocal words, numbers, comments, labels
+            if words:
+                sentence = Sentence(words, {}, path, numbers, _sentence_id(comments), comments)
+                if require_labels:
+                    sentence.labels = dict(labels)
+                sentences.append(sentence)
+            words, numbers, comments = [], [], []
+            labels = {t.name: [] for t in token_tasks}
+
+        for number, line in iter_lines(text):
+            if not line.strip():
+                finish()
+                continue
+            if not words and self.comment.match(line):
+                comments.append(line)
+                continue
+            fields = split_fields(line, self.separator)
+            if len(fields) < width:
+                raise DataError(
+                    f"expected at least {width} columns "
+                    f"(word column {self.word_idx}"
+                    + "".join(
+                        f", task {t.name!r} column {t.column_idx}"
+                        for t in token_tasks
+                        if require_labels
+                    )
+                    + f"), found {len(fields)}"
+                    + (
+                        ' (the separator is "tab"; set "separator": "whitespace" if the '
+                        "columns are separated by spaces)"
+                        if self.separator == "tab"
+                        else ""
+                    ),
+                    path,
+                    number,
+                )
+            words.append(
+                fields[self.word_idx].strip() if self.separator == "tab" else fields[self.word_idx]
+            )
+            numbers.append(number)
+            if require_labels:
+                for task in token_tasks:
+                    label = fields[task.column_idx].strip()
+                    _check_label(task, label, path, number)
+                    labels[task.name].append(label)
+        finish()
+        if not sentences:
+            raise DataError("no sentences found (only blank or comment lines)", path)
+        return sentences
+
+
+def _sentence_id(comments: list[str]) -> str | None:
+    for comment in comments:
+        match = re.match(r"^#\s*(?:sent_id\s*=|id\b)\s*(\S+)", comment)
+        if match:
+            return match.group(1)
+    return None
+
+
+CONLLU_FIELDS = ["id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc"]
+
+
+@readers.register("conllu")
+class ConlluReader:
+    """CoNLL-U through the ``conllu`` package; multiword-token and empty-node lines are kept in
+    the file but are not words. ``column_idx`` counts the ten CoNLL-U columns from 0 (form = 1)."""
+
+    def __init__(self, word_idx: int = 1, encoding: str = "utf-8"):
+        self.word_idx = word_idx
+        self.encoding = encoding
+
+    def read(
+        self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
+    ) -> list[Sentence]:
+        import conllu
+
+        text = read_text(path, self.encoding)
+        lines = [line for _, line in iter_lines(text)]
+        sentences: list[Sentence] = []
+        start = 0
+        while start < len(lines):
+            while start < len(lines) and not lines[start].strip():
+                start += 1
+            end = start
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            if end > start:
+                sentences.append(
+                    self._parse_block(conllu, lines, start, end, path, tasks, require_labels)
+                )
+            start = end
+        if not sentences:
+            raise DataError("no sentences found", path)
+        return sentences
+
+    def _parse_block(self, conllu, lines, start, end, path, tasks, require_labels) -> Sentence:
+        block = lines[start:end]
+        token_line_numbers = [
+            start + i + 1 for i, line in enumerate(block) if not line.startswith("#")
+        ]
+        try:
+            parsed = conllu.parse("\n".join(block) + "\n\n")
+        except Exception as error:  # conllu raises several types for malformed input
+            raise DataError(f"not valid CoNLL-U: {error}", path, start + 1) from None
+        if not parsed:
+            raise DataError("not valid CoNLL-U: no tokens in sentence", path, start + 1)
+        tokenlist = parsed[0]
+        words, numbers = [], []
+        labels: dict[str, list[str]] = {t.name: [] for t in tasks if t.level == "token"}
+        word_field = CONLLU_FIELDS[self.word_idx]
+        for token, number in zip(tokenlist, token_line_numbers):
+            if not isinstance(token["id"], int):
+                continue
+            words.append(str(token[word_field]))
+            numbers.append(number)
+            if require_labels:
+                for task in tasks:
+                    if task.level != "token":
+                        continue
+                    if not 0 <= task.column_idx < len(CONLLU_FIELDS):
+                        raise DataError(
+                            f"task {task.name!r}: column_idx {task.column_idx} is not one of the "
+                            "ten CoNLL-U columns (0-9)",
+                            path,
+                            number,
+                        )
+                    value = token[CONLLU_FIELDS[task.column_idx]]
+                    label = "_" if value is None else _conllu_value(value)
+                    _check_label(task, label, path, number)
+                    labels[task.name].append(label)
+        comments = [line for line in block if line.startswith("#")]
+        sent_id = tokenlist.metadata.get("sent_id")
+        return Sentence(words, labels if require_labels else {}, path, numbers, sent_id, comments)
+
+
+def _conllu_value(value) -> str:
+    if isinstance(value, dict):
+        return "|".join(f"{k}={v}" for k, v in value.items()) or "_"
+    return str(value)
+
+
+@readers.register("sentence_tsv")
+class SentenceTsvReader:
+    """One instance per line, tab-separated: text columns (``sent_idxs``) and label columns.
+    The text is split on whitespace into words; used by sentence-level tasks."""
+
+    def __init__(self, sent_idxs: Sequence[int] = (0,), encoding: str = "utf-8"):
+        self.sent_idxs = list(sent_idxs)
+        self.encoding = encoding
+
+    def read(
+        self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
+    ) -> list[Sentence]:
+        text = read_text(path, self.encoding)
+        sentences = []
+        for number, line in iter_lines(text):
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            needed = self.sent_idxs + ([t.column_idx for t in tasks] if require_labels else [])
+            width = max(i if i >= 0 else -i - 1 for i in needed) + 1
+            if len(fields) < width:
+                raise DataError(
+                    f"expected at least {width} tab-separated columns, found {len(fields)}",
+                    path,
+                    number,
+                )
+            words = " ".join(fields[i] for i in self.sent_idxs).split()
+            if not words:
+                raise DataError("the text columns are empty", path, number)
+            labels = {}
+            if require_labels:
+                for task in tasks:
+                    label = fields[task.column_idx].strip()
+                    _check_label(task, label, path, number)
+                    labels[task.name] = label
+            sentences.append(Sentence(words, labels, path, [number] * len(words)))
+        if not sentences:
+            raise DataError("no sentences found", path)
+        return sentences

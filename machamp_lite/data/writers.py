@@ -1,0 +1,126 @@
+"""Writers that put predicted labels back into the input's own lines.
+
+Comments, ids, other columns, blank lines and line endings survive unchanged; only the label
+field of each token line is replaced. Output is written to a temporary name and renamed, so a
+crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..errors import DataError
+from .readers import read_text
+from .sentence import Sentence
+
+_FIELD = re.compile(r"\S+")
+
+
+def replace_field(line: str, column_idx: int, value: str, separator: str) -> str:
+    """``line`` with field ``column_idx`` set to ``value``; a missing column is appended."""
+    if separator == "tab":
+        fields = line.split("\t")
+        if -len(fields) <= column_idx < len(fields):
+            fields[column_idx] = value
+        else:
+            fields.extend([""] * (column_idx - len(fields)) + [value])
+        return "\t".join(fields)
+    spans = [m.span() for m in _FIELD.finditer(line)]
+    if -len(spans) <= column_idx < len(spans):
+        start, end = spans[column_idx]
+        return line[:start] + value + line[end:]
+    return line.rstrip() + " " + value
+
+
+def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str = "utf-8") -> None:
+    """Write text to a temporary file beside ``path`` and rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding=encoding, newline="") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_not_input(input_path: str, output_path: str) -> None:
+    if os.path.exists(output_path) and os.path.samefile(input_path, output_path):
+        raise DataError(
+            "the output file is the input file; choose another output path so the input is kept",
+            output_path,
+        )
+
+
+def write_in_place(
+    input_path: str,
+    output_path: str,
+    sentences: Sequence[Sentence],
+    predictions: dict[str, Sequence[Sequence[str]]],
+    columns: dict[str, int],
+    separator: str,
+    encoding: str = "utf-8",
+) -> None:
+    """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
+
+    ``predictions[task][i]`` holds the labels of ``sentences[i]``, one per word; ``columns`` maps
+    a task to its column index.
+    """
+    check_not_input(input_path, output_path)
+    by_line: dict[int, list[tuple[int, str]]] = {}
+    for task, per_sentence in predictions.items():
+        column = columns[task]
+        for sentence, labels in zip(sentences, per_sentence):
+            if len(labels) != len(sentence.line_numbers):
+                raise ValueError("predictions are not aligned with the input words")
+            for number, label in zip(sentence.line_numbers, labels):
+                by_line.setdefault(number, []).append((column, label))
+    text = read_text(input_path, encoding)
+
+    def lines() -> Iterable[str]:
+        for number, raw in enumerate(text.split("\n"), start=1):
+            ending = "\n" if number > 1 else ""
+            line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
+            for column, label in by_line.get(number, ()):
+                line = replace_field(line, column, label, separator)
+            yield ending + line + cr
+
+    atomic_write(
+        output_path, lines(), encoding="utf-8" if encoding.lower() == "utf-8-sig" else encoding
+    )
+
+
+def write_labels_only(
+    output_path: str, sentences: Sequence[Sentence], labels: Sequence[Sequence[str]]
+) -> None:
+    """One label per token line and a blank line between sentences (MultiCoNER submissions)."""
+
+    def lines() -> Iterable[str]:
+        for per_sentence in labels:
+            for label in per_sentence:
+                yield label + "\n"
+            yield "\n"
+
+    atomic_write(output_path, lines())
+
+
+def write_token_label(
+    output_path: str, sentences: Sequence[Sentence], labels: Sequence[Sequence[str]]
+) -> None:
+    """``token<TAB>label`` lines and a blank line between sentences (for --raw_text input)."""
+
+    def lines() -> Iterable[str]:
+        for sentence, per_sentence in zip(sentences, labels):
+            for word, label in zip(sentence.words, per_sentence):
+                yield f"{word}\t{label}\n"
+            yield "\n"
+
+    atomic_write(output_path, lines())

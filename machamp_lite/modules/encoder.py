@@ -1,0 +1,113 @@
+"""The shared encoder: any Hugging Face ``AutoModel`` plus word pooling.
+
+It takes the inputs built by ``SubwordTokenizer.build_inputs`` and returns one vector per word,
+``[batch, words, dim]``; decoders never see subwords.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.tokenization import POOLING_MODES, SubwordTokenizer
+from ..errors import ConfigError, ModelLoadError
+from ..registry import encoders
+
+
+def load_tokenizer(name_or_path: str):
+    """A fast tokenizer from a hub name or a local folder, without network access."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
+    except Exception as error:  # transformers raises OSError, ValueError, ... for a missing model
+        raise ModelLoadError(_not_found_message(name_or_path, error)) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"transformer_model {name_or_path!r} has no fast tokenizer (tokenizer.json); "
+            "machamp-lite needs one for word alignment"
+        )
+    return tokenizer
+
+
+def _not_found_message(name_or_path: str, error: Exception) -> str:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"cannot load transformer_model {name_or_path!r} ({reason}). Give the path of a local "
+        "model folder (config.json, weights, tokenizer.json), or a hub name that is already "
+        "in the Hugging Face cache: models are not downloaded when HF_HUB_OFFLINE=1 or offline."
+    )
+
+
+@encoders.register("transformer")
+class TransformerEncoder(nn.Module):
+    """A pretrained transformer whose subword vectors are pooled to words."""
+
+    def __init__(
+        self,
+        transformer_model: str,
+        max_input_length: int = 512,
+        pooling: str = "first",
+        dropout: float = 0.1,
+        window_overlap: float = 0.5,
+        pretrained: bool = True,
+        tokenizer=None,
+        model_config=None,
+    ):
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ConfigError(
+                f"encoder.pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}"
+            )
+        self.pooling = pooling
+        self.tokenizer = tokenizer or load_tokenizer(transformer_model)
+        self.transformer = _load_model(transformer_model, pretrained, model_config)
+        position_limit = getattr(self.transformer.config, "max_position_embeddings", None)
+        if position_limit and getattr(self.transformer.config, "model_type", "") in (
+            "roberta",
+            "xlm-roberta",
+            "camembert",
+            "xlm-roberta-xl",
+        ):
+            position_limit -= 2  # these models offset positions by the padding index
+        limit = min(max_input_length, position_limit or max_input_length)
+        self.subwords = SubwordTokenizer(self.tokenizer, limit, window_overlap)
+        self.dropout = nn.Dropout(dropout)
+        self.output_dim = int(self.transformer.config.hidden_size)
+
+    def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.transformer(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+        ).last_hidden_state
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        word_index = inputs["word_index"]
+        if self.pooling == "mean":
+            batch, words = word_index.shape
+            summed = flat.new_zeros(batch * words, flat.shape[-1])
+            summed.index_add_(0, inputs["mean_dst"], flat.index_select(0, inputs["mean_src"]))
+            counts = torch.bincount(inputs["mean_dst"], minlength=batch * words).clamp(min=1)
+            vectors = (summed / counts.unsqueeze(-1).to(summed.dtype)).view(batch, words, -1)
+        else:
+            vectors = flat.index_select(0, word_index.reshape(-1)).view(*word_index.shape, -1)
+        return self.dropout(vectors), inputs["word_mask"]
+
+
+def _load_model(name_or_path: str, pretrained: bool, model_config):
+    """Build the transformer; without ``pretrained`` (loading an archive) only its shape is read."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = model_config or AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(_not_found_message(name_or_path, error)) from None
+    # BERT-like models build a pooler that token tagging never uses; skipping it saves memory.
+    for kwargs in ({"add_pooling_layer": False}, {}):
+        try:
+            if pretrained and model_config is None:
+                return AutoModel.from_pretrained(name_or_path, config=config, **kwargs)
+            return AutoModel.from_config(config, **kwargs)
+        except TypeError:
+            continue
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(_not_found_message(name_or_path, error)) from None
+    raise ModelLoadError(f"cannot build transformer_model {name_or_path!r}")

@@ -1,0 +1,158 @@
+"""Prediction: the shared batched inference used for dev scoring during training, and the
+``Predictor`` that loads an archive and labels files or word lists."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data.batching import make_batches
+from .data.dataset import read_dataset_file, task_columns
+from .data.readers import read_text
+from .data.sentence import Sentence
+from .data.tokenization import EncodedSentence
+from .data.writers import check_not_input, write_in_place, write_labels_only, write_token_label
+from .errors import ConfigError, DataError
+from .model import MultiTaskModel
+
+logger = logging.getLogger(__name__)
+
+
+def input_length(encoder, sentence: EncodedSentence) -> int:
+    """Padded model positions a sentence needs (all its windows), for max_tokens budgets."""
+    subwords = encoder.subwords
+    specials = len(subwords.prefix_ids) + len(subwords.suffix_ids)
+    windows = subwords.windows(len(sentence.subword_ids))
+    return sum(end - start for start, end in windows) + specials * len(windows)
+
+
+def move(inputs: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+
+
+@torch.inference_mode()
+def predict_encoded(
+    model: MultiTaskModel,
+    encoded: Sequence[EncodedSentence],
+    tasks: Sequence[str],
+    batch_size: int,
+    max_tokens: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, list[Any]]:
+    """Predictions for every sentence, in input order, for each of ``tasks``."""
+    model.eval()
+    device = torch.device(device)
+    encoder = model.encoder
+    lengths = [input_length(encoder, e) for e in encoded]
+    results: dict[str, list[Any]] = {t: [None] * len(encoded) for t in tasks}
+    for batch in make_batches(lengths, batch_size, max_tokens):
+        inputs = encoder.subwords.build_inputs([encoded[i] for i in batch], encoder.pooling)
+        predicted = model.predict(move(inputs, device), tasks)
+        for task, values in predicted.items():
+            for index, value in zip(batch, values):
+                results[task][index] = value
+    return results
+
+
+class Predictor:
+    """A trained model ready to label text: ``Predictor.load(path).predict([["a", "b"]])``."""
+
+    def __init__(self, model: MultiTaskModel, params: dict, datasets: dict, device="cpu"):
+        self.model = model
+        self.params = params
+        self.datasets = datasets
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> Predictor:
+        from .archive import load_archive
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, params, datasets, _, _ = load_archive(path, device)
+        return cls(model, params, datasets, device)
+
+    def dataset(self, name: str | None) -> dict:
+        if name is None:
+            if len(self.datasets) == 1:
+                return next(iter(self.datasets.values()))
+            raise ConfigError(
+                f"this model was trained on several datasets ({', '.join(self.datasets)}); "
+                "choose the input's format and tasks with --dataset NAME"
+            )
+        if name not in self.datasets:
+            raise ConfigError(
+                f"unknown dataset {name!r}; this model knows: {', '.join(self.datasets)}"
+            )
+        return self.datasets[name]
+
+    def _batch_settings(self) -> tuple[int, int]:
+        settings = self.params.get("prediction", {})
+        return int(settings.get("batch_size", 64)), int(settings.get("max_tokens", 4096))
+
+    def predict(self, sentences: Sequence[Sequence[str]], dataset: str | None = None) -> list[dict]:
+        """Labels for pre-split sentences: one ``{task: labels}`` dict per sentence."""
+        config = self.dataset(dataset)
+        tasks = list(config["tasks"])
+        encoded = self.model.encoder.subwords.encode_many([list(s) for s in sentences])
+        predicted = predict_encoded(
+            self.model, encoded, tasks, *self._batch_settings(), self.device
+        )
+        return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
+
+    def predict_sentences(self, sentences: Sequence[Sentence], tasks: Sequence[str]) -> dict:
+        encoded = self.model.encoder.subwords.encode_many([s.words for s in sentences])
+        return predict_encoded(self.model, encoded, tasks, *self._batch_settings(), self.device)
+
+    def predict_file(
+        self,
+        input_path: str,
+        output_path: str,
+        dataset: str | None = None,
+        labels_only: bool = False,
+        raw_text: bool = False,
+    ) -> int:
+        """Label a file; returns the number of sentences. The output is written atomically."""
+        config = self.dataset(dataset)
+        if Path(output_path).exists():
+            check_not_input(input_path, output_path)
+        if raw_text:
+            sentences = read_raw_text(input_path, config.get("encoding", "utf-8"))
+        else:
+            sentences = read_dataset_file(config, input_path, require_labels=False)
+        token_tasks = [c.name for c in task_columns(config) if c.level == "token"]
+        tasks = list(config["tasks"])
+        predicted = self.predict_sentences(sentences, tasks)
+        if raw_text or labels_only:
+            if not token_tasks:
+                raise ConfigError("--raw_text and --labels_only need a token-level task")
+            writer = write_token_label if raw_text else write_labels_only
+            writer(output_path, sentences, predicted[token_tasks[0]])
+        else:
+            columns = {c.name: c.column_idx for c in task_columns(config) if c.level == "token"}
+            write_in_place(
+                input_path,
+                output_path,
+                sentences,
+                {t: predicted[t] for t in token_tasks},
+                columns,
+                config.get("separator", "whitespace"),
+                config.get("encoding", "utf-8"),
+            )
+        return len(sentences)
+
+
+def read_raw_text(path: str, encoding: str = "utf-8") -> list[Sentence]:
+    """Plain text, one sentence per line, split on whitespace; blank lines are skipped."""
+    text = read_text(path, encoding)
+    sentences = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        words = line.split()
+        if words:
+            sentences.append(Sentence(words, {}, path, [number] * len(words)))
+    if not sentences:
+        raise DataError("no sentences found", path)
+    return sentences

@@ -1,0 +1,168 @@
+"""Named registries for readers, encoders, decoders and metrics.
+
+A component registers itself with a decorator under a name; configs select it by that name.
+Constructor arguments are checked against the signature before anything is built, so a typo in
+a config fails with the key and the file instead of deep inside a constructor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigError, RegistryError
+
+PLUGIN_ENTRY_POINT_GROUP = "machamp_lite.plugins"
+
+
+class Registry:
+    """A mapping from names to component classes (or builder functions) of one kind."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: ``@decoders.register("seq_bio")``."""
+
+        def add(component: Callable[..., Any]) -> Callable[..., Any]:
+            existing = self._entries.get(name)
+            if existing is not None and existing is not component:
+                same_place = getattr(existing, "__qualname__", None) == getattr(
+                    component, "__qualname__", None
+                ) and getattr(existing, "__module__", None) == getattr(
+                    component, "__module__", None
+                )
+                if not same_place:
+                    raise RegistryError(
+                        f"{self.kind} name {name!r} is already registered to "
+                        f"{existing.__module__}.{existing.__qualname__}; choose another name"
+                    )
+            self._entries[name] = component
+            component.registered_name = name  # type: ignore[attr-defined]
+            return component
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str, where: str = "") -> Callable[..., Any]:
+        load_plugins()
+        if name not in self._entries:
+            location = f" (in {where})" if where else ""
+            raise RegistryError(
+                f"unknown {self.kind} {name!r}{location}; registered {self.kind}s: "
+                f"{', '.join(self.names()) or '(none)'}. A component from another package is "
+                'registered by naming its module in the config\'s "plugins" list.'
+            )
+        return self._entries[name]
+
+    def items(self) -> Iterable[tuple[str, Callable[..., Any]]]:
+        load_plugins()
+        return sorted(self._entries.items())
+
+
+def check_arguments(
+    component: Callable[..., Any],
+    given: Mapping[str, Any],
+    where: str,
+    provided_by_caller: Iterable[str] = (),
+) -> None:
+    """Fail with the key and the config location when ``given`` does not fit the signature.
+
+    ``provided_by_caller`` names the arguments that the library passes itself (for example the
+    input dimension of a decoder), so they count neither as unknown nor as missing.
+    """
+    target = component.__init__ if inspect.isclass(component) else component
+    signature = inspect.signature(target)
+    params = {
+        n: p
+        for n, p in signature.parameters.items()
+        if n != "self" and p.kind not in (p.VAR_POSITIONAL,)
+    }
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    supplied = set(given) | set(provided_by_caller)
+    if not accepts_any:
+        unknown = sorted(set(given) - set(params))
+        if unknown:
+            allowed = sorted(n for n, p in params.items() if p.kind != p.VAR_KEYWORD)
+            allowed = [n for n in allowed if n not in set(provided_by_caller)]
+            raise ConfigError(
+                f"{where}: unknown key {unknown[0]!r} for "
+                f"{getattr(component, '__name__', component)}"
+                f"; expected one of: {', '.join(allowed)}"
+            )
+    missing = sorted(
+        n
+        for n, p in params.items()
+        if p.default is p.empty and p.kind != p.VAR_KEYWORD and n not in supplied
+    )
+    if missing:
+        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+
+
+def describe_parameters(component: Callable[..., Any]) -> list[dict[str, str]]:
+    """Name, type and default of each constructor argument, for listings and docs."""
+    target = component.__init__ if inspect.isclass(component) else component
+    rows = []
+    for name, param in inspect.signature(target).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = param.annotation
+        if annotation is param.empty:
+            type_name = ""
+        elif isinstance(annotation, str):
+            type_name = annotation
+        else:
+            type_name = getattr(annotation, "__name__", str(annotation))
+        default = "(required)" if param.default is param.empty else repr(param.default)
+        rows.append({"name": name, "type": type_name, "default": default})
+    return rows
+
+
+readers = Registry("reader")
+encoders = Registry("encoder")
+decoders = Registry("decoder")
+metrics = Registry("metric")
+
+_plugins_loaded = False
+
+
+def import_plugin_modules(modules: Iterable[str], where: str = "") -> None:
+    """Import modules named in a config so that they can register components."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            location = f"{where}: " if where else ""
+            raise ConfigError(
+                f"{location}cannot import plugin module {module!r} ({error}). Make sure it is "
+                "installed or on PYTHONPATH."
+            ) from None
+
+
+def load_plugins() -> None:
+    """Import the built-in components and every installed ``machamp_lite.plugins`` entry point."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    from . import components  # noqa: F401  (registers the built-in components)
+
+    for entry in entry_points(group=PLUGIN_ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as error:  # a broken third-party plugin must not stop the library
+            import warnings
+
+            warnings.warn(
+                f"machamp-lite plugin {entry.name!r} failed to load: {error}", stacklevel=2
+            )

@@ -1,0 +1,471 @@
+"""The generic multi-task trainer: it knows tasks only through the decoder interface and the
+metric registry, sums task losses, and keeps the epoch with the best summed dev metric."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+import resource
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..archive import save_archive
+from ..config import load_dataset_configs, load_params, write_json
+from ..data.batching import epoch_schedule, make_batches
+from ..data.dataset import read_dataset_file
+from ..data.sentence import Sentence
+from ..data.vocabulary import LabelVocabulary
+from ..data.writers import write_in_place
+from ..errors import ConfigError, DataError
+from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
+from ..predict import input_length, move, predict_encoded
+from ..registry import decoders, import_plugin_modules, metrics
+from .optimization import build_optimizer, build_scheduler
+from .selection import best_epoch, summed_score
+
+logger = logging.getLogger("machamp_lite")
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """Peak process RSS, and on GPU the peak allocated and reserved memory, in MB."""
+    report = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if device.type == "cuda":
+        report["peak_gpu_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        report["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
+    return report
+
+
+class DatasetSplit:
+    """The sentences of one dataset file with their subword encodings."""
+
+    def __init__(self, name: str, path: str, sentences: list[Sentence], tasks: list[str]):
+        self.name = name
+        self.path = path
+        self.sentences = sentences
+        self.tasks = tasks
+        self.encoded: list = []
+        self.lengths: list[int] = []
+
+
+def setup_logging(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    if not any(
+        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        for h in logger.handlers
+    ):
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(console)
+    return handler
+
+
+def build_vocabularies(
+    tasks: dict[str, TaskSpec], train: list[DatasetSplit]
+) -> dict[str, LabelVocabulary]:
+    counts: dict[str, Counter] = {name: Counter() for name in tasks}
+    for split in train:
+        for sentence in split.sentences:
+            for task in split.tasks:
+                value = sentence.labels[task]
+                counts[task].update(value if isinstance(value, list) else [value])
+    vocabularies = {}
+    for name, spec in tasks.items():
+        decoder_class = decoders.get(spec.task_type)
+        vocabularies[name] = LabelVocabulary.from_counts(
+            counts[name], complete_bio=getattr(decoder_class, "complete_bio", False)
+        )
+    return vocabularies
+
+
+def warn_unseen_labels(dev: list[DatasetSplit], vocabularies: dict[str, LabelVocabulary]) -> None:
+    """Dev labels never seen in training cannot be predicted: they are scored as wrong."""
+    for split in dev:
+        for task in split.tasks:
+            unseen: Counter = Counter()
+            for sentence in split.sentences:
+                value = sentence.labels[task]
+                for label in value if isinstance(value, list) else [value]:
+                    if label not in vocabularies[task]:
+                        unseen[label] += 1
+            if unseen:
+                message = (
+                    f"{split.path}: task {task!r} has labels never seen in training, "
+                    f"scored as wrong: {dict(unseen.most_common(5))}"
+                )
+                logger.warning(message)
+                warnings.warn(message, stacklevel=2)
+
+
+class Trainer:
+    """Trains a MultiTaskModel on the train splits and selects the epoch on the dev splits."""
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        params: dict[str, Any],
+        datasets: dict[str, Any],
+        tasks: dict[str, TaskSpec],
+        vocabularies: dict[str, LabelVocabulary],
+        train: list[DatasetSplit],
+        dev: list[DatasetSplit],
+        run_dir: Path,
+        device: torch.device,
+        seed: int,
+    ):
+        self.model = model
+        self.params = params
+        self.datasets = datasets
+        self.tasks = tasks
+        self.vocabularies = vocabularies
+        self.train_splits = {s.name: s for s in train}
+        self.dev = dev
+        self.run_dir = run_dir
+        self.device = device
+        self.rng = random.Random(seed)
+        batching = params["batching"]
+        self.batch_size = int(batching["batch_size"])
+        self.max_tokens = int(batching["max_tokens"])
+        self.alpha = float(batching.get("sampling_smoothing", 1.0))
+        training = params["training"]
+        self.num_epochs = int(training["num_epochs"])
+        self.grad_clip = float(training.get("grad_clip") or 0.0)
+        self.optimizer = build_optimizer(model, training["optimizer"])
+        steps_per_epoch = len(self._epoch_batches())
+        self.scheduler = build_scheduler(
+            self.optimizer, steps_per_epoch * self.num_epochs, training["learning_rate_scheduler"]
+        )
+        self.history: list[dict[str, Any]] = []
+
+    def _epoch_batches(self) -> list[tuple[str, list[int]]]:
+        per_dataset = {
+            name: make_batches(split.lengths, self.batch_size, self.max_tokens, self.rng)
+            for name, split in self.train_splits.items()
+        }
+        return epoch_schedule(per_dataset, self.alpha, self.rng)
+
+    def _gold(
+        self, split: DatasetSplit, batch: list[int], num_words: int
+    ) -> dict[str, torch.Tensor]:
+        gold = {}
+        for task in split.tasks:
+            labels = [split.sentences[i].labels[task] for i in batch]
+            gold[task] = (
+                self.model.decoders[task].labels_to_tensor(labels, num_words).to(self.device)
+            )
+        return gold
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        self.model.train()
+        schedule = self._epoch_batches()
+        totals: Counter = Counter()
+        sentences = 0
+        encoder = self.model.encoder
+        progress = tqdm(
+            schedule,
+            desc=f"epoch {epoch}/{self.num_epochs}",
+            unit="batch",
+            disable=None,
+            leave=False,
+        )
+        for dataset, batch in progress:
+            split = self.train_splits[dataset]
+            inputs = encoder.subwords.build_inputs(
+                [split.encoded[i] for i in batch], encoder.pooling
+            )
+            gold = self._gold(split, batch, inputs["word_mask"].shape[1])
+            loss, losses = self.model(move(inputs, self.device), gold)
+            if not torch.isfinite(loss):
+                ids = [
+                    split.sentences[i].sent_id or f"line {split.sentences[i].first_line}"
+                    for i in batch[:5]
+                ]
+                raise DataError(
+                    f"the training loss became {loss.item()} on a batch of dataset "
+                    f"{dataset!r} (sentences {', '.join(ids)}, ...); lower the learning "
+                    "rate or check these sentences",
+                    split.path,
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            for task, value in losses.items():
+                totals[task] += value.item() * len(batch)
+            sentences += len(batch)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+        per_task = {
+            task: totals[task]
+            / max(1, sum(len(b) for d, b in schedule if task in self.train_splits[d].tasks))
+            for task in totals
+        }
+        return {
+            "train_loss": sum(per_task.values()),
+            "train_loss_per_task": per_task,
+            "train_sentences": sentences,
+        }
+
+    def evaluate(self) -> tuple[dict[str, dict], dict[str, dict[str, list]]]:
+        """Predict every dev set and score each dataset/task with its metric."""
+        scores: dict[str, dict] = {}
+        predictions: dict[str, dict[str, list]] = {}
+        prediction = self.params.get("prediction", {})
+        for split in self.dev:
+            predicted = predict_encoded(
+                self.model,
+                split.encoded,
+                split.tasks,
+                int(prediction.get("batch_size", 64)),
+                int(prediction.get("max_tokens", 4096)),
+                self.device,
+            )
+            predictions[split.name] = predicted
+            for task in split.tasks:
+                metric = metrics.get(self.tasks[task].metric, where=f"task {task!r} metric")()
+                metric.update([s.labels[task] for s in split.sentences], predicted[task])
+                scores[f"{split.name}/{task}"] = metric.compute()
+        return scores, predictions
+
+    def write_dev_predictions(self, predictions: dict[str, dict[str, list]]) -> None:
+        folder = self.run_dir / "dev_predictions"
+        for split in self.dev:
+            dataset = self.datasets[split.name]
+            token_tasks = [t for t in split.tasks if self.model.decoders[t].level == "token"]
+            if not token_tasks:
+                continue
+            columns = {t: dataset["tasks"][t]["column_idx"] for t in token_tasks}
+            write_in_place(
+                split.path,
+                str(folder / Path(split.path).name),
+                split.sentences,
+                {t: predictions[split.name][t] for t in token_tasks},
+                columns,
+                dataset["separator"],
+                dataset["encoding"],
+            )
+
+    def fit(self) -> dict[str, Any]:
+        started = time.time()
+        best_sum = None
+        for epoch in range(1, self.num_epochs + 1):
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
+            epoch_start = time.time()
+            record: dict[str, Any] = {"epoch": epoch}
+            record.update(self.train_epoch(epoch))
+            record["train_seconds"] = time.time() - epoch_start
+            record["learning_rate"] = self.scheduler.get_last_lr()[0]
+            if self.dev:
+                eval_start = time.time()
+                scores, predictions = self.evaluate()
+                record["dev"] = scores
+                record["dev_sum"] = summed_score(scores)
+                record["dev_seconds"] = time.time() - eval_start
+            else:
+                record["dev_sum"] = None
+            record["epoch_seconds"] = time.time() - epoch_start
+            record.update(peak_memory(self.device))
+            improved = self.dev and (best_sum is None or record["dev_sum"] > best_sum)
+            if improved:
+                best_sum = record["dev_sum"]
+                self.save(predictions)
+            elif not self.dev:
+                self.save(None)
+            self.history.append(record)
+            self.write_metrics(started)
+            logger.info(self.describe(record))
+        summary = self.write_metrics(started)
+        logger.info(
+            "best epoch %s (summed dev score %s); model in %s",
+            summary["best_epoch"],
+            summary["best_dev_sum"],
+            self.run_dir / "model",
+        )
+        return summary
+
+    def save(self, predictions) -> None:
+        save_archive(
+            self.run_dir / "model", self.model, self.params, self.datasets, self.vocabularies
+        )
+        if predictions is not None:
+            self.write_dev_predictions(predictions)
+
+    def describe(self, record: dict[str, Any]) -> str:
+        parts = [f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}"]
+        for key, result in record.get("dev", {}).items():
+            parts.append(f"{key} {result['score']:.4f}")
+        if record.get("dev_sum") is not None:
+            parts.append(f"sum {record['dev_sum']:.4f}")
+        parts.append(f"{record['epoch_seconds']:.1f}s")
+        return ", ".join(parts)
+
+    def write_metrics(self, started: float) -> dict[str, Any]:
+        best = best_epoch(self.history)
+        if best is None and self.history:
+            best = self.history[-1]["epoch"]
+        best_record = next((r for r in self.history if r["epoch"] == best), {})
+        total_params = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        summary = {
+            "best_epoch": best,
+            "best_dev_sum": best_record.get("dev_sum"),
+            "best_dev": best_record.get("dev"),
+            "epochs": self.history,
+            "training_seconds": time.time() - started,
+            "device": describe_device(self.device),
+            "parameters": total_params,
+            "trainable_parameters": trainable,
+            **peak_memory(self.device),
+        }
+        write_json(self.run_dir / "metrics.json", summary)
+        return summary
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[DatasetSplit]]:
+    train, dev = [], []
+    for name, dataset in datasets.items():
+        tasks = list(dataset["tasks"])
+        train.append(
+            DatasetSplit(
+                name,
+                dataset["train_data_path"],
+                read_dataset_file(dataset, dataset["train_data_path"]),
+                tasks,
+            )
+        )
+        if dataset.get("dev_data_path"):
+            dev.append(
+                DatasetSplit(
+                    name,
+                    dataset["dev_data_path"],
+                    read_dataset_file(dataset, dataset["dev_data_path"]),
+                    tasks,
+                )
+            )
+    return train, dev
+
+
+def make_run_dir(output_dir: str, name: str | None) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y.%m.%d_%H.%M.%S")
+    run_dir = Path(output_dir) / (name or "run") / stamp
+    suffix = 1
+    while run_dir.exists():
+        run_dir = Path(output_dir) / (name or "run") / f"{stamp}_{suffix}"
+        suffix += 1
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def train(
+    dataset_configs: list[str],
+    parameters_config: str | None = None,
+    name: str | None = None,
+    output_dir: str = "logs",
+    device: str | None = None,
+    seed: int | None = None,
+    data_dir: str | None = None,
+    overrides: list[str] | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Train a model from config files and return the run directory (``RUN/model`` is the
+    archive, ``RUN/metrics.json`` the per-epoch report)."""
+    overrides = list(overrides or [])
+    params = load_params(
+        parameters_config, [o for o in overrides if not _is_dataset_override(o, dataset_configs)]
+    )
+    import_plugin_modules(params.get("plugins", []), "parameters config")
+    datasets = load_dataset_configs(dataset_configs, data_dir, overrides)
+    for dataset in datasets.values():
+        import_plugin_modules(dataset.get("plugins", []), dataset["source"])
+    tasks = collect_tasks(datasets)
+    if threads:
+        torch.set_num_threads(threads)
+    seed = params["random_seed"] if seed is None else seed
+    params["random_seed"] = seed
+    set_seed(seed)
+    torch_device = pick_device(device)
+    train_splits, dev_splits = read_splits(datasets)
+
+    run_dir = make_run_dir(output_dir, name)
+    handler = setup_logging(run_dir)
+    try:
+        write_json(run_dir / "params.json", params)
+        write_json(run_dir / "datasets.json", datasets)
+        logger.info("run directory %s, device %s", run_dir, describe_device(torch_device))
+        vocabularies = build_vocabularies(tasks, train_splits)
+        warn_unseen_labels(dev_splits, vocabularies)
+        model = build_model(params, tasks, vocabularies)
+        encoder = model.encoder
+        tokenize_start = time.time()
+        for split in train_splits + dev_splits:
+            split.encoded = encoder.subwords.encode_many([s.words for s in split.sentences])
+            split.lengths = [input_length(encoder, e) for e in split.encoded]
+        logger.info(
+            "tokenized %d sentences in %.1fs",
+            sum(len(s.sentences) for s in train_splits + dev_splits),
+            time.time() - tokenize_start,
+        )
+        model.to(torch_device)
+        trainer = Trainer(
+            model,
+            params,
+            datasets,
+            tasks,
+            vocabularies,
+            train_splits,
+            dev_splits,
+            run_dir,
+            torch_device,
+            seed,
+        )
+        trainer.fit()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    return run_dir
+
+
+def _is_dataset_override(override: str, dataset_configs: list[str]) -> bool:
+    """Overrides whose first key is a dataset name go to the dataset configs."""
+    from ..config import load_config_file
+
+    key = override.split("=", 1)[0].split(".", 1)[0]
+    names = set()
+    for path in dataset_configs:
+        try:
+            names.update(load_config_file(path))
+        except Exception:  # the real load reports the error with its file
+            continue
+    return key in names
