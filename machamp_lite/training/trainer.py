@@ -418,15 +418,17 @@ def train(
     torch_device = pick_device(device)
     train_splits, dev_splits = read_splits(datasets)
 
+    vocabularies = build_vocabularies(tasks, train_splits)
+    # Build the model before the run directory exists, so a model that cannot be loaded leaves
+    # nothing behind.
+    model = build_model(params, tasks, vocabularies)
     run_dir = make_run_dir(output_dir, name)
     handler = setup_logging(run_dir)
     try:
         write_json(run_dir / "params.json", params)
         write_json(run_dir / "datasets.json", datasets)
         logger.info("run directory %s, device %s", run_dir, describe_device(torch_device))
-        vocabularies = build_vocabularies(tasks, train_splits)
         warn_unseen_labels(dev_splits, vocabularies)
-        model = build_model(params, tasks, vocabularies)
         encoder = model.encoder
         tokenize_start = time.time()
         for split in train_splits + dev_splits:
