@@ -257,7 +257,15 @@ class ConlluReader:
                             path,
                             number,
                         )
-                    value = token[CONLLU_FIELDS[task.column_idx]]
+                    field = CONLLU_FIELDS[task.column_idx]
+                    if field not in token:  # conllu reads a short line without complaint
+                        raise DataError(
+                            f"expected the ten tab-separated CoNLL-U columns; column "
+                            f"{task.column_idx} ({field}) of task {task.name!r} is missing",
+                            path,
+                            number,
+                        )
+                    value = token[field]
                     label = "_" if value is None else _conllu_value(value)
                     _check_label(task, label, path, number)
                     labels[task.name].append(label)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 # Score given to a disallowed move. Large enough that no allowed path can lose to a path that uses
-# it, small enough to stay finite and well away from float32 overflow when summed over a sentence.
+# it, small enough to stay finite and well inside float32 range when summed over a sentence.
 CONSTRAINT_PENALTY = -10000.0
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -41,14 +41,13 @@ def bio_transition_constraints(labels: list[str]) -> tuple[Tensor, Tensor, Tenso
 
 
 def _lengths_and_check(mask: Tensor, batch: int, steps: int) -> Tensor:
-    """Sentence lengths from a left-aligned mask; a mask with holes would silently mix up
+    """Sentence lengths from a left-aligned mask. A mask with holes would silently mix up
     positions, so it is refused."""
     if mask.shape != (batch, steps):
         raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {(batch, steps)}")
-    mask = mask.bool()
     lengths = mask.sum(1)
     positions = torch.arange(steps, device=mask.device)
-    if not torch.equal(positions.unsqueeze(0) < lengths.unsqueeze(1), mask):
+    if not torch.equal(positions < lengths.unsqueeze(1), mask):
         raise ValueError("mask must be left-aligned: True for the first n positions of a row")
     return lengths
 
@@ -56,94 +55,145 @@ def _lengths_and_check(mask: Tensor, batch: int, steps: int) -> Tensor:
 def _reverse_index(lengths: Tensor, steps: int) -> Tensor:
     """[T, B] index that reverses each sentence in place (t -> n_b - 1 - t for t < n_b) and
     leaves padding where it is. It is its own inverse, and it makes every reversed sentence
-    start at position 0, so a backward recursion needs no per-step masking."""
+    start at position 0, so the backward recursion needs no per-step masking."""
     positions = torch.arange(steps, device=lengths.device).unsqueeze(1)
     flipped = lengths.unsqueeze(0) - 1 - positions
     return torch.where(positions < lengths.unsqueeze(0), flipped, positions)
 
 
-class _LogPartition(torch.autograd.Function):
-    """log Z per sentence by the scaled forward algorithm in probability space (float64).
+def _penalised(score: Tensor, allowed: Tensor | None) -> Tensor:
+    """float32 scores with CONSTRAINT_PENALTY in place of every disallowed entry."""
+    score = score.float()
+    return score if allowed is None else score.masked_fill(~allowed, CONSTRAINT_PENALTY)
 
-    Each step is one small matrix product instead of a logsumexp over [B, K, K], which is what
-    makes the loss cheap; scores are shifted by their maxima before exponentiating and the
-    forward vector is renormalised every step, so only states whose weight falls below about
-    e^-700 of the total are lost (float32 log-space arithmetic already rounds away anything
-    below e^-17 of a sum). The backward pass computes the exact marginals with the scaled
-    backward algorithm rather than replaying a per-step autograd graph.
 
-    Inputs are float64: emissions [T, B, K] (time-major, zero on padding), mask [T, B]
-    (left-aligned), lengths [B], transitions [K, K], start [K], end [K]. Returns log Z [B]
-    (0 for empty sentences).
+def _gather_last(values: Tensor, last: Tensor) -> Tensor:
+    """values [T, B, K] at each sentence's last position: [B, K]."""
+    _, batch, k = values.shape
+    return values.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
+
+
+class _LogLikelihood(torch.autograd.Function):
+    """log p(tags | emissions) per sentence, with a hand-written backward pass.
+
+    The log partition function comes from the scaled forward algorithm in probability space,
+    in float64: each step is one small matrix product instead of a logsumexp over [B, K, K],
+    which is what makes the loss cheap. Scores are shifted by their maxima before being
+    exponentiated and the forward vector is renormalised at every step, so a state is only lost
+    when its weight falls below about e^-700 of the total (float32 log-space arithmetic already
+    rounds away anything below e^-17 of a sum). The gradient is the exact difference between
+    the gold path's indicator counts and the marginals, which come from the scaled backward
+    algorithm; that is cheaper than replaying a per-step autograd graph.
+
+    Inputs: emissions [B, T, K] (any float dtype), tags [B, T] (long, 0 on padding), mask
+    [B, T] (bool, left-aligned), lengths [B], raw transition [K, K], start [K] and end [K]
+    parameters and their allowed masks (or None). Returns float32 [B], 0 for empty sentences.
     """
 
     @staticmethod
-    def forward(ctx, em, mask, lengths, trans, start, end):
-        steps, batch, k = em.shape
+    def forward(ctx, emissions, tags, mask, lengths, trans, start, end, ok_trans, ok_start, ok_end):
+        f64 = torch.float64
+        batch, steps, k = emissions.shape
+        device = emissions.device
+        mask_t = mask.t()
+        tags_t = tags.t()
+        # Time-major float64 copy; padding is zeroed so that whatever it held (even inf) stays
+        # out of every sum.
+        em = emissions.transpose(0, 1).to(f64).masked_fill(~mask_t.unsqueeze(-1), 0.0)
+        trans64 = _penalised(trans, ok_trans).to(f64)
+        start64 = _penalised(start, ok_start).to(f64)
+        end64 = _penalised(end, ok_end).to(f64)
+        has_words = lengths > 0
+        last = (lengths - 1).clamp(min=0)
+        last_tags = tags.gather(1, last.unsqueeze(1)).squeeze(1)
+        valid = mask_t.to(f64)
+        zero = torch.zeros((), dtype=f64, device=device)
+
+        # Gold path score.
+        pairs = tags_t[:-1] * k + tags_t[1:]  # [T-1, B] flat index of each transition
+        gold = em.gather(2, tags_t.unsqueeze(-1)).squeeze(-1).sum(0)
+        gold = gold + (trans64.reshape(-1)[pairs] * valid[1:]).sum(0)
+        gold = gold + torch.where(has_words, start64[tags_t[0]] + end64[last_tags], zero)
+
+        # Log partition function.
         em_max = em.amax(-1, keepdim=True)
         f = torch.exp(em - em_max)  # [T, B, K], largest entry 1 at every position
-        t_max = trans.max()
-        e = torch.exp(trans - t_max)
-        s_max = start.max()
-        n_max = end.max()
-        end_w = torch.exp(end - n_max)
-        ones = torch.ones(k, 1, dtype=em.dtype, device=em.device)
-
+        t_max = trans64.max()
+        e = torch.exp(trans64 - t_max)
+        s_max = start64.max()
+        n_max = end64.max()
+        end_w = torch.exp(end64 - n_max)
+        ones = torch.ones(k, 1, dtype=f64, device=device)
         # alphas[t] is the normalised forward vector, norms[t] the factor divided out at t.
         # Padding steps run on like real ones (their emissions are 0) and are ignored below,
         # which is cheaper than freezing finished sentences at every step.
         alphas = torch.empty_like(f)
-        norms = torch.empty(steps, batch, 1, dtype=em.dtype, device=em.device)
+        norms = torch.empty(steps, batch, 1, dtype=f64, device=device)
         alpha_steps = alphas.unbind(0)
         norm_steps = norms.unbind(0)
-        f_steps = f.unbind(0)
         prev = alpha_steps[0]
-        torch.mul(torch.exp(start - s_max), f_steps[0], out=prev)
+        torch.mul(torch.exp(start64 - s_max), f[0], out=prev)
         torch.mm(prev, ones, out=norm_steps[0])
         prev.div_(norm_steps[0])
-        for alpha, norm, f_t in zip(alpha_steps[1:], norm_steps[1:], f_steps[1:]):
+        for alpha, norm, f_t in zip(alpha_steps[1:], norm_steps[1:], f.unbind(0)[1:]):
             torch.mm(prev, e, out=alpha)
             alpha.mul_(f_t)
             torch.mm(alpha, ones, out=norm)
             alpha.div_(norm)
             prev = alpha
-
-        zero = torch.zeros((), dtype=em.dtype, device=em.device)
-        last = (lengths - 1).clamp(min=0)
-        final = alphas.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
         log_z = (
-            torch.where(mask, norms.squeeze(-1).log(), zero).sum(0)
-            + torch.where(mask, em_max.squeeze(-1), zero).sum(0)
-            + last.to(em.dtype) * t_max
+            torch.where(mask_t, norms.squeeze(-1).log(), zero).sum(0)
+            + em_max.squeeze(-1).mul(valid).sum(0)
+            + last.to(f64) * t_max
             + s_max
             + n_max
-            + (final @ end_w).log()
+            + (_gather_last(alphas, last) @ end_w).log()
         )
-        log_z = torch.where(lengths > 0, log_z, zero)
-        ctx.save_for_backward(alphas, norms, f, e, end_w, mask, lengths)
-        return log_z
+        result = torch.where(has_words, gold - log_z, zero)
+
+        ctx.save_for_backward(
+            alphas,
+            norms,
+            f,
+            e,
+            end_w,
+            mask_t,
+            tags_t,
+            lengths,
+            last_tags,
+            ok_trans,
+            ok_start,
+            ok_end,
+        )
+        ctx.dtypes = (emissions.dtype, trans.dtype, start.dtype, end.dtype)
+        return result.float()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_z):
-        alphas, norms, f, e, end_w, mask, lengths = ctx.saved_tensors
+    def backward(ctx, grad):
+        (alphas, norms, f, e, end_w, mask_t, tags_t, lengths, last_tags) = ctx.saved_tensors[:9]
+        ok_trans, ok_start, ok_end = ctx.saved_tensors[9:]
+        em_dtype, trans_dtype, start_dtype, end_dtype = ctx.dtypes
         steps, batch, k = alphas.shape
-        ones = torch.ones(k, 1, dtype=alphas.dtype, device=alphas.device)
-        e_t = e.t().contiguous()
+        f64 = alphas.dtype
+        device = alphas.device
+        zero = torch.zeros((), dtype=f64, device=device)
+        ones = torch.ones(k, 1, dtype=f64, device=device)
+        grad = grad.to(f64)
+        mask_col = mask_t.unsqueeze(-1)
 
-        # Backward recursion on per-sentence reversed time, so that all sentences begin it at
-        # once from the end scores: betas_rev[r] weighs the continuations after position
-        # n_b - 1 - r.
+        # Backward recursion on per-sentence reversed time, so that every sentence begins it at
+        # once from the end scores: betas_rev[r] weighs the continuations after n_b - 1 - r.
         rev = _reverse_index(lengths, steps).unsqueeze(-1).expand(steps, batch, k)
         f_rev = f.gather(0, rev)
         betas_rev = torch.empty_like(alphas)
         beta_steps = betas_rev.unbind(0)
-        f_rev_steps = f_rev.unbind(0)
         prev = beta_steps[0]
         prev.copy_((end_w / end_w.sum()).expand(batch, k))
-        scratch = torch.empty(batch, k, dtype=alphas.dtype, device=alphas.device)
-        norm = torch.empty(batch, 1, dtype=alphas.dtype, device=alphas.device)
-        for beta, f_t in zip(beta_steps[1:], f_rev_steps[:-1]):
+        scratch = torch.empty(batch, k, dtype=f64, device=device)
+        norm = torch.empty(batch, 1, dtype=f64, device=device)
+        e_t = e.t().contiguous()
+        for beta, f_t in zip(beta_steps[1:], f_rev.unbind(0)[:-1]):
             torch.mul(f_t, prev, out=scratch)
             torch.mm(scratch, e_t, out=beta)
             torch.mm(beta, ones, out=norm)
@@ -151,40 +201,59 @@ class _LogPartition(torch.autograd.Function):
             prev = beta
         betas = betas_rev.gather(0, rev)
 
-        # Padding steps may hold anything (even 0/0 after a dead end): zero them out of every
-        # product below.
-        zero = torch.zeros((), dtype=alphas.dtype, device=alphas.device)
-        mask_col = mask.unsqueeze(-1)
+        # Marginals, weighted by -grad (log Z enters with a minus sign). Padding steps may hold
+        # anything, even 0/0 after a dead end, so they are zeroed out of every product.
         alphas = torch.where(mask_col, alphas, zero)
         node = alphas * torch.where(mask_col, betas, zero)
-        node_sum = node.sum(-1)
-        weight = torch.where(mask, grad_log_z.unsqueeze(0) / node_sum, zero)  # [T, B]
-        node = node * weight.unsqueeze(-1)  # g_b * P(y_t = k)
-        grad_em = node
+        weight = torch.where(mask_t, -grad.unsqueeze(0) / node.sum(-1), zero)  # [T, B]
+        node = node * weight.unsqueeze(-1)  # -grad_b * P(y_t = k)
 
-        grad_start = node[0].sum(0)
-        last = (lengths - 1).clamp(min=0)
-        last_node = node.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
-        grad_end = last_node.sum(0)  # empty sentences have zero weight already
+        # Gold path counts, weighted by grad.
+        gold_w = grad.unsqueeze(0) * mask_t.to(f64)  # [T, B]
+        ends_w = torch.where(lengths > 0, grad, zero)
 
-        grad_trans = torch.zeros_like(e)
-        if steps > 1:
-            # P(y_{t-1}=i, y_t=j) = alpha[t-1, i] E[i, j] F[t, j] beta[t, j] / c_t, where
-            # c_t = norms[t] * node_sum[t] since (alpha[t-1] @ E) * F[t] = alpha[t] * norms[t];
-            # weight already holds grad / node_sum.
-            prev_a = alphas[:-1].reshape(-1, k)
-            right = (f[1:] * betas[1:]).reshape(-1, k)
-            scale = torch.where(mask[1:], weight[1:] / norms[1:].squeeze(-1), zero).reshape(-1, 1)
-            grad_trans = e * (prev_a.t() @ (right * scale))
-        return grad_em, None, None, grad_trans, grad_start, grad_end
+        grad_em = None
+        if ctx.needs_input_grad[0]:
+            grad_em = node.scatter_add(2, tags_t.unsqueeze(-1), gold_w.unsqueeze(-1))
+            grad_em = grad_em.transpose(0, 1).to(em_dtype)
+
+        grad_trans = grad_start = grad_end = None
+        if ctx.needs_input_grad[4]:
+            grad_trans = torch.zeros(k * k, dtype=f64, device=device)
+            if steps > 1:
+                # P(y_{t-1}=i, y_t=j) = alpha[t-1, i] E[i, j] F[t, j] beta[t, j] / c_t with
+                # c_t = norms[t] * node_sum[t], since (alpha[t-1] @ E) * F[t] = alpha[t] *
+                # norms[t]; weight already holds -grad / node_sum.
+                prev_a = alphas[:-1].reshape(-1, k)
+                right = (f[1:] * betas[1:]).reshape(-1, k)
+                scale = (weight[1:] / norms[1:].squeeze(-1)).reshape(-1, 1)
+                grad_trans = (e * (prev_a.t() @ (right * scale))).reshape(-1)
+                pairs = (tags_t[:-1] * k + tags_t[1:]).reshape(-1)
+                grad_trans = grad_trans.index_add(0, pairs, gold_w[1:].reshape(-1))
+            grad_trans = grad_trans.view(k, k)
+            if ok_trans is not None:
+                grad_trans = grad_trans.masked_fill(~ok_trans, 0.0)
+            grad_trans = grad_trans.to(trans_dtype)
+        if ctx.needs_input_grad[5]:
+            grad_start = node[0].sum(0).index_add(0, tags_t[0], ends_w)
+            if ok_start is not None:
+                grad_start = grad_start.masked_fill(~ok_start, 0.0)
+            grad_start = grad_start.to(start_dtype)
+        if ctx.needs_input_grad[6]:
+            last = (lengths - 1).clamp(min=0)
+            grad_end = _gather_last(node, last).sum(0).index_add(0, last_tags, ends_w)
+            if ok_end is not None:
+                grad_end = grad_end.masked_fill(~ok_end, 0.0)
+            grad_end = grad_end.to(end_dtype)
+        return grad_em, None, None, None, grad_trans, grad_start, grad_end, None, None, None
 
 
 class ConditionalRandomField(torch.nn.Module):
     """Linear-chain CRF over K tags with learnable transition, start and end scores.
 
     score(y) = start[y_0] + sum_t emission[t, y_t] + sum_{t>0} trans[y_{t-1}, y_t] + end[y_last].
-    With constraints, disallowed moves score CONSTRAINT_PENALTY in both the likelihood and
-    Viterbi, so decoding never produces a disallowed sequence.
+    With constraints, disallowed moves score CONSTRAINT_PENALTY (in place of the learned score)
+    in both the likelihood and Viterbi, so decoding never produces a disallowed sequence.
     """
 
     def __init__(
@@ -198,101 +267,79 @@ class ConditionalRandomField(torch.nn.Module):
         self.transitions = torch.nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
         self.start_transitions = torch.nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
         self.end_transitions = torch.nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
-        if constraints is None:
-            self.register_buffer("allowed_transitions", None)
-            self.register_buffer("allowed_start", None)
-            self.register_buffer("allowed_end", None)
-        else:
-            allowed, start, end = (c.detach().clone().bool() for c in constraints)
-            if allowed.shape != (num_tags, num_tags) or start.shape != (num_tags,):
-                raise ValueError("constraints do not match num_tags")
-            if end.shape != (num_tags,):
-                raise ValueError("constraints do not match num_tags")
-            self.register_buffer("allowed_transitions", allowed)
-            self.register_buffer("allowed_start", start)
-            self.register_buffer("allowed_end", end)
+        masks: tuple[Tensor | None, ...] = (None, None, None)
+        if constraints is not None:
+            masks = tuple(c.detach().clone().bool() for c in constraints)
+            shapes = [tuple(m.shape) for m in masks]
+            if shapes != [(num_tags, num_tags), (num_tags,), (num_tags,)]:
+                raise ValueError(f"constraints have shapes {shapes}, expected K={num_tags}")
+        self.register_buffer("allowed_transitions", masks[0])
+        self.register_buffer("allowed_start", masks[1])
+        self.register_buffer("allowed_end", masks[2])
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}, constrained={self.allowed_transitions is not None}"
 
-    def _scores(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Transition, start and end scores in float32 with the constraint penalty in place.
-
-        The penalty replaces the learned score, so disallowed entries get no gradient."""
-        trans = self.transitions.float()
-        start = self.start_transitions.float()
-        end = self.end_transitions.float()
-        if self.allowed_transitions is not None:
-            trans = trans.masked_fill(~self.allowed_transitions, CONSTRAINT_PENALTY)
-            start = start.masked_fill(~self.allowed_start, CONSTRAINT_PENALTY)
-            end = end.masked_fill(~self.allowed_end, CONSTRAINT_PENALTY)
-        return trans, start, end
-
-    def _check(self, emissions: Tensor) -> None:
+    def _check(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Shape checks; returns the sentence lengths."""
         if emissions.dim() != 3 or emissions.shape[-1] != self.num_tags:
             raise ValueError(
                 f"emissions must be [batch, time, {self.num_tags}], got {tuple(emissions.shape)}"
             )
+        return _lengths_and_check(mask.bool(), emissions.shape[0], emissions.shape[1])
 
     def log_likelihood(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Per-sentence log p(tags | emissions): shape [B]. emissions [B, T, K], tags [B, T],
         mask [B, T].
 
         Masks are left-aligned (True for the first n_b positions). Sentences of length 0 give 0.
-        Computed in float32 or better whatever the emission dtype, because half-precision sums
-        over a sentence lose the digits that the loss differences live in. Tags under False
-        mask positions are ignored (any padding value works)."""
-        self._check(emissions)
-        batch, steps, k = emissions.shape
-        lengths = _lengths_and_check(mask, batch, steps)
-        result_dtype = torch.float32
+        The result is float32 and is computed in float64 (float32 on MPS) whatever the emission
+        dtype, because half-precision sums over a sentence lose the digits that the loss lives
+        in. Tags under False mask positions are ignored, so any padding value works."""
+        lengths = self._check(emissions, mask)
+        batch, steps, _ = emissions.shape
+        if tags.shape != (batch, steps):
+            raise ValueError(f"tags have shape {tuple(tags.shape)}, expected {(batch, steps)}")
         if batch == 0 or steps == 0:
             return emissions.float().sum((1, 2)) * 0.0
         mask = mask.bool()
-        trans, start, end = self._scores()
-        tags = tags.masked_fill(~mask, 0)
+        tags = tags.long().masked_fill(~mask, 0)
+        params = (
+            self.transitions,
+            self.start_transitions,
+            self.end_transitions,
+            self.allowed_transitions,
+            self.allowed_start,
+            self.allowed_end,
+        )
+        if emissions.device.type != "mps":  # MPS has no float64
+            result = _LogLikelihood.apply(emissions, tags, mask, lengths, *params)
+            if bool(torch.isfinite(result).all()):
+                return result
+        # Scores so extreme that the fast path underflowed (or no float64): exact log space.
+        return self._log_likelihood_log_space(emissions, tags, mask, lengths)
 
-        use_float64 = emissions.device.type != "mps"
-        work = torch.float64 if use_float64 else torch.float32
-        # Zeroing the padding keeps whatever the caller put there (even inf) out of every sum.
-        em = emissions.to(work).masked_fill(~mask.unsqueeze(-1), 0.0)
-        trans_w, start_w, end_w = trans.to(work), start.to(work), end.to(work)
-
-        # Gold path score, fully vectorised.
-        maskf = mask.to(work)
-        gold = (em.gather(2, tags.unsqueeze(-1)).squeeze(-1) * maskf).sum(1)
-        gold = gold + (trans_w[tags[:, :-1], tags[:, 1:]] * maskf[:, 1:]).sum(1)
-        has_words = lengths > 0
-        last = (lengths - 1).clamp(min=0)
-        last_tags = tags.gather(1, last.unsqueeze(1)).squeeze(1)
-        gold = gold + torch.where(has_words, start_w[tags[:, 0]] + end_w[last_tags], 0.0)
-
-        log_z = None
-        if use_float64:
-            log_z = _LogPartition.apply(
-                em.transpose(0, 1).contiguous(), mask.t(), lengths, trans_w, start_w, end_w
-            )
-            if not bool(torch.isfinite(log_z).all()):
-                log_z = None  # extreme scores underflowed: redo it in log space
-        if log_z is None:
-            log_z = self._log_partition_log_space(em, mask, lengths, trans_w, start_w, end_w)
-        return (gold - log_z).to(result_dtype)
-
-    @staticmethod
-    def _log_partition_log_space(
-        em: Tensor, mask: Tensor, lengths: Tensor, trans: Tensor, start: Tensor, end: Tensor
+    def _log_likelihood_log_space(
+        self, emissions: Tensor, tags: Tensor, mask: Tensor, lengths: Tensor
     ) -> Tensor:
-        """Plain log-space forward algorithm: slower, but free of any underflow. Used where the
-        fast path cannot be trusted (float64 unavailable, or scores spanning > ~700 nats)."""
-        steps = em.shape[1]
+        """Plain log-space forward algorithm under autograd: slower, but free of underflow."""
+        trans = _penalised(self.transitions, self.allowed_transitions)
+        start = _penalised(self.start_transitions, self.allowed_start)
+        end = _penalised(self.end_transitions, self.allowed_end)
+        em = emissions.float().masked_fill(~mask.unsqueeze(-1), 0.0)
+        maskf = mask.float()
+        has_words = lengths > 0
+        last_tags = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        gold = em.gather(2, tags.unsqueeze(-1)).squeeze(-1).sum(1)
+        gold = gold + (trans[tags[:, :-1], tags[:, 1:]] * maskf[:, 1:]).sum(1)
+        gold = gold + torch.where(has_words, start[tags[:, 0]] + end[last_tags], 0.0)
+
         alpha = start + em[:, 0]
-        mask_col = mask.unsqueeze(-1)
-        trans_b = trans.unsqueeze(0)
-        for t in range(1, steps):
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans_b, dim=1) + em[:, t]
-            alpha = torch.where(mask_col[:, t], nxt, alpha)
+        for t in range(1, em.shape[1]):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + em[:, t]
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
         log_z = torch.logsumexp(alpha + end, dim=-1)
-        return torch.where(lengths > 0, log_z, torch.zeros_like(log_z))
+        return torch.where(has_words, gold - log_z, 0.0)
 
     def negative_log_likelihood(
         self, emissions: Tensor, tags: Tensor, mask: Tensor, reduction: str = "mean"
@@ -318,15 +365,16 @@ class ConditionalRandomField(torch.nn.Module):
 
         One loop over time on the device (max over [B, K, K] per step, back-pointers kept as
         int tensors), then a gather loop for the backtrace and a single transfer to Python."""
-        self._check(emissions)
+        lengths = self._check(emissions, mask)
         batch, steps, k = emissions.shape
-        lengths = _lengths_and_check(mask, batch, steps)
         if batch == 0:
             return []
         if steps == 0:
             return [[] for _ in range(batch)]
-        trans, start, end = self._scores()
-        em = emissions.float().transpose(0, 1).contiguous()  # [T, B, K]
+        trans = _penalised(self.transitions, self.allowed_transitions)
+        start = _penalised(self.start_transitions, self.allowed_start)
+        end = _penalised(self.end_transitions, self.allowed_end)
+        em = emissions.transpose(0, 1).to(torch.float32, memory_format=torch.contiguous_format)
         trans_to_from = trans.t().contiguous()
 
         # scores[t] is the best score of any path ending in each tag at t; pointers[t] the tag at
@@ -334,21 +382,23 @@ class ConditionalRandomField(torch.nn.Module):
         # which costs less than freezing finished sentences at every step.
         scores = torch.empty_like(em)
         pointers = torch.empty(steps, batch, k, dtype=torch.long, device=em.device)
-        score_steps = scores.unbind(0)
-        pointer_steps = pointers.unbind(0)
-        em_steps = em.unbind(0)
-        prev = score_steps[0]
-        torch.add(start, em_steps[0], out=prev)
+        # The same memory seen as [B, K, 1] (written by max) and [B, 1, K] (read by the next
+        # step's broadcast), so that the loop creates no views.
+        score_cols = scores.view(steps, batch, k, 1).unbind(0)
+        score_rows = scores.view(steps, batch, 1, k).unbind(0)
+        pointer_cols = pointers.view(steps, batch, k, 1).unbind(0)
+        em_cols = em.view(steps, batch, k, 1).unbind(0)
+        torch.add(start, em[0], out=scores[0])
         candidates = torch.empty(batch, k, k, dtype=em.dtype, device=em.device)
-        for score, pointer, em_t in zip(score_steps[1:], pointer_steps[1:], em_steps[1:]):
-            torch.add(prev.unsqueeze(1), trans_to_from, out=candidates)  # [B, to, from]
-            torch.max(candidates, -1, out=(score, pointer))
+        for prev, score, pointer, em_t in zip(
+            score_rows[:-1], score_cols[1:], pointer_cols[1:], em_cols[1:]
+        ):
+            torch.add(prev, trans_to_from, out=candidates)  # [B, to, from]
+            torch.max(candidates, -1, keepdim=True, out=(score, pointer))
             score.add_(em_t)
-            prev = score
 
         last = (lengths - 1).clamp(min=0)
-        final = scores.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
-        current = (final + end).argmax(-1, keepdim=True)  # tag at each sentence's last word
+        current = (_gather_last(scores, last) + end).argmax(-1, keepdim=True)  # last word's tag
         path = [current]
         if steps > 1:
             # Past a sentence's end its pointers must hand the last tag back unchanged.

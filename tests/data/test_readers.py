@@ -216,9 +216,18 @@ def test_conllu_reader_directly_with_feats_column(tmp_path):
     assert first.labels["feats"] == ["_", "_", "Gender=Masc"]
 
 
-def test_invalid_conllu_names_file_and_block_line(tmp_path):
-    path = write(tmp_path / "bad.conllu", "1\tok\tok\tX\t_\t_\t0\troot\t_\t_\n\n1\tshort\n")
-    with pytest.raises(DataError, match=r"bad\.conllu, line 3: not valid CoNLL-U"):
+def test_invalid_conllu_names_file_and_sentence_line(tmp_path):
+    text = "1\tok\tok\tX\t_\t_\t0\troot\t_\t_\n\nx\tbad\tbad\tX\t_\t_\t0\troot\t_\t_\n"
+    path = write(tmp_path / "bad.conllu", text)
+    with pytest.raises(DataError, match=r"bad\.conllu, line 3: not valid CoNLL-U.*'x'"):
+        read(path, {"upos": {"task_type": "seq", "column_idx": 3}})
+
+
+def test_conllu_line_without_the_task_column_is_an_error(tmp_path):
+    path = write(
+        tmp_path / "short.conllu", "# sent_id = 1\n1\tok\tok\tX\t_\t_\t0\troot\t_\t_\n2\tshort\n"
+    )
+    with pytest.raises(DataError, match=r"short\.conllu, line 3: expected the ten .* column 3"):
         read(path, {"upos": {"task_type": "seq", "column_idx": 3}})
 
 
@@ -298,7 +307,8 @@ def test_file_with_only_comments(tmp_path):
     ],
 )
 def test_line_with_too_few_columns(tmp_path, line, settings, width):
-    path = write(tmp_path / "few.conll", f"ok _ _ O\n{line}\n")
+    first = "1\tok\tO" if settings else "ok _ _ O"
+    path = write(tmp_path / "few.conll", f"{first}\n{line}\n")
     with pytest.raises(DataError) as caught:
         read(path, {"ner": {"task_type": "seq", "column_idx": -1}}, **settings)
     message = str(caught.value)

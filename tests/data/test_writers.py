@@ -1,0 +1,244 @@
+"""Tests for the writers: predictions go back into the input's own lines, atomically."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write
+
+from machamp_lite.config import validate_dataset
+from machamp_lite.data.dataset import read_dataset_file
+from machamp_lite.data.writers import (
+    atomic_write,
+    replace_field,
+    write_in_place,
+    write_labels_only,
+    write_token_label,
+)
+from machamp_lite.errors import DataError
+
+MULTICONER = (
+    "\n"
+    "# id 5f901859-942c-4023-b507-1748578c1963\tdomain=multi\n"
+    "# _ _ O\n"
+    "4_ _ _ B-CW\n"
+    "ease _ _ I-CW\n"
+    "\n"
+    "\n"
+    "# id 0372e985\tdomain=en\n"
+    "berlin_ _ _ B-LOC\n"
+)
+
+
+def read(path, column=-1, **settings):
+    config = {
+        "train_data_path": str(path),
+        "tasks": {"ner": {"task_type": "seq", "column_idx": column}},
+        **settings,
+    }
+    dataset = validate_dataset("d", config, "d.json", None)
+    return read_dataset_file(dataset, str(path))
+
+
+def fake_predictions(sentences) -> list[list[str]]:
+    """A distinct label for every word, so that a misplaced label shows."""
+    return [[f"P{i}-{j}" for j in range(len(s.words))] for i, s in enumerate(sentences)]
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_replace_field_whitespace_keeps_spacing_and_other_fields():
+    assert replace_field("4_ _ _ O", -1, "B-X", "whitespace") == "4_ _ _ B-X"
+    assert replace_field("a  b\tc", 1, "Z", "whitespace") == "a  Z\tc"
+    assert replace_field("a", 1, "Z", "whitespace") == "a Z"
+
+
+def test_replace_field_tab_keeps_other_columns_and_appends_missing_ones():
+    assert replace_field("1\tBerlin\tB-LOC\tO", 2, "O", "tab") == "1\tBerlin\tO\tO"
+    assert replace_field("a b\tO", -1, "B-X", "tab") == "a b\tB-X"
+    assert replace_field("a", 3, "X", "tab") == "a\t\t\tX"
+
+
+def test_write_in_place_multiconer_replaces_only_the_label(tmp_path):
+    source = write(tmp_path / "multi_dev.conll", MULTICONER)
+    sentences = read(source)
+    predictions = fake_predictions(sentences)
+    target = tmp_path / "out" / "pred.conll"
+    write_in_place(
+        str(source), str(target), sentences, {"ner": predictions}, {"ner": -1}, "whitespace"
+    )
+    expected = MULTICONER.replace("# _ _ O", "# _ _ P0-0").replace("4_ _ _ B-CW", "4_ _ _ P0-1")
+    expected = expected.replace("ease _ _ I-CW", "ease _ _ P0-2")
+    expected = expected.replace("berlin_ _ _ B-LOC", "berlin_ _ _ P1-0")
+    assert target.read_text(encoding="utf-8") == expected
+    assert leftovers(target.parent) == []
+
+
+def test_write_in_place_keeps_crlf_endings_and_comments(tmp_path):
+    source = tmp_path / "crlf.conll"
+    source.write_bytes(b"# id 1\tdomain=x\r\na _ _ O\r\nb _ _ O\r\n\r\n\r\nc _ _ O")
+    sentences = read(source)
+    target = tmp_path / "pred.conll"
+    write_in_place(
+        str(source), str(target), sentences, {"ner": [["X", "Y"], ["Z"]]}, {"ner": -1}, "whitespace"
+    )
+    assert target.read_bytes() == b"# id 1\tdomain=x\r\na _ _ X\r\nb _ _ Y\r\n\r\n\r\nc _ _ Z"
+
+
+def test_write_in_place_tab_file_keeps_other_columns(tmp_path):
+    text = (
+        "#\thttp://www.heise.de/x.html\t[2010-07-04]\t\n"
+        "1\tGleich\tO\tO\n"
+        "2\tBerlin\tB-LOC\tB-LOCderiv\n"
+        "\n"
+        "#\tberlinonline.de vom 27.10.2005\t[2005-10-27]\t\n"
+        "1\tAm Ende\tO\tO\n"
+    )
+    source = write(tmp_path / "NER-de-dev.tsv", text)
+    sentences = read(source, column=2, separator="tab", word_idx=1)
+    target = tmp_path / "pred.tsv"
+    predictions = {"ner": [["B-PER", "I-PER"], ["B-ORG"]]}
+    write_in_place(str(source), str(target), sentences, predictions, {"ner": 2}, "tab")
+    assert target.read_text(encoding="utf-8").split("\n") == [
+        "#\thttp://www.heise.de/x.html\t[2010-07-04]\t",
+        "1\tGleich\tB-PER\tO",
+        "2\tBerlin\tI-PER\tB-LOCderiv",
+        "",
+        "#\tberlinonline.de vom 27.10.2005\t[2005-10-27]\t",
+        "1\tAm Ende\tB-ORG\tO",
+        "",
+    ]
+
+
+def test_write_in_place_two_tasks_and_a_missing_column(tmp_path):
+    source = write(tmp_path / "a.conll", "a X\nb Y\n")
+    sentences = read_dataset_file(
+        validate_dataset(
+            "d",
+            {"train_data_path": "a", "tasks": {"pos": {"task_type": "seq", "column_idx": 1}}},
+            "d.json",
+            None,
+        ),
+        str(source),
+        require_labels=False,
+    )
+    target = tmp_path / "pred.conll"
+    predictions = {"pos": [["P", "Q"]], "ner": [["O", "B-LOC"]]}
+    write_in_place(
+        str(source), str(target), sentences, predictions, {"pos": 1, "ner": 2}, "whitespace"
+    )
+    assert target.read_text(encoding="utf-8") == "a P O\nb Q B-LOC\n"
+
+
+def test_write_in_place_keeps_latin1_encoding(tmp_path):
+    source = tmp_path / "latin.conll"
+    source.write_bytes("M\u00fcnchen O\n".encode("latin-1"))
+    sentences = read(source, encoding="latin-1")
+    target = tmp_path / "pred.conll"
+    write_in_place(
+        str(source), str(target), sentences, {"ner": [["B-LOC"]]}, {"ner": -1}, "ws", "latin-1"
+    )
+    assert target.read_bytes() == "M\u00fcnchen B-LOC\n".encode("latin-1")
+
+
+def test_write_in_place_refuses_to_overwrite_the_input(tmp_path):
+    source = write(tmp_path / "a.conll", "a O\n")
+    sentences = read(source)
+    with pytest.raises(DataError, match="the output file is the input file"):
+        write_in_place(
+            str(source), str(source), sentences, {"ner": [["X"]]}, {"ner": -1}, "whitespace"
+        )
+    alias = tmp_path / "sub" / ".." / "a.conll"
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(DataError, match="the output file is the input file"):
+        write_in_place(
+            str(source), str(alias), sentences, {"ner": [["X"]]}, {"ner": -1}, "whitespace"
+        )
+    assert source.read_text(encoding="utf-8") == "a O\n"
+
+
+def test_misaligned_predictions_leave_no_output(tmp_path):
+    source = write(tmp_path / "a.conll", "a O\nb O\n")
+    sentences = read(source)
+    target = tmp_path / "pred.conll"
+    with pytest.raises(ValueError, match="not aligned"):
+        write_in_place(
+            str(source), str(target), sentences, {"ner": [["X"]]}, {"ner": -1}, "whitespace"
+        )
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_predictions_that_fail_while_read_leave_no_output(tmp_path):
+    source = write(tmp_path / "a.conll", "a O\n\nb O\n")
+    sentences = read(source)
+    target = tmp_path / "pred.conll"
+
+    def broken():
+        yield ["X"]
+        raise RuntimeError("model crashed")
+
+    with pytest.raises(RuntimeError, match="model crashed"):
+        write_in_place(
+            str(source), str(target), sentences, {"ner": broken()}, {"ner": -1}, "whitespace"
+        )
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_bad_label_halfway_through_writing_leaves_the_old_output(tmp_path):
+    source = write(tmp_path / "a.conll", "a O\n\nb O\n")
+    sentences = read(source)
+    target = write(tmp_path / "pred.conll", "old\n")
+    predictions = {"ner": [["X"], [None]]}  # the second sentence's label cannot be written
+    with pytest.raises(TypeError):
+        write_in_place(str(source), str(target), sentences, predictions, {"ner": -1}, "whitespace")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_failure_mid_write_keeps_an_old_output_and_removes_the_temp_file(tmp_path):
+    target = write(tmp_path / "pred.conll", "old\n")
+
+    def chunks():
+        yield "new line 1\n"
+        yield "new line 2\n"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, chunks())
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert leftovers(tmp_path) == []
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(tmp_path / "fresh.conll", chunks())
+    assert not (tmp_path / "fresh.conll").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_labels_that_fail_mid_write_leave_no_labels_only_file(tmp_path):
+    target = tmp_path / "labels.txt"
+
+    class Exploding(list):
+        def __iter__(self):
+            yield ["O"]
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_labels_only(str(target), [], Exploding())
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_write_labels_only_one_label_per_line_and_blank_lines(tmp_path):
+    target = tmp_path / "en.pred.conll"
+    write_labels_only(str(target), [], [["B-PER", "O"], ["O"]])
+    assert target.read_text(encoding="utf-8") == "B-PER\nO\n\nO\n\n"
+
+
+def test_write_token_label(tmp_path):
+    source = write(tmp_path / "a.conll", "4_ _ _ O\n# _ _ O\n\nx _ _ O\n")
+    sentences = read(source)
+    target = tmp_path / "pred.tsv"
+    write_token_label(str(target), sentences, [["B-CW", "I-CW"], ["O"]])
+    assert target.read_text(encoding="utf-8") == "4_\tB-CW\n#\tI-CW\n\nx\tO\n\n"

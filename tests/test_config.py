@@ -1,0 +1,323 @@
+"""Tests for config loading: JSON/jsonnet, defaults, overrides, data paths and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import write
+
+from machamp_lite.config import (
+    DATA_DIR_ENV,
+    DEFAULT_PARAMS_PATH,
+    deep_merge,
+    load_config_file,
+    load_dataset_configs,
+    load_params,
+    parse_override,
+    resolve_data_path,
+)
+from machamp_lite.errors import ConfigError
+
+DEFAULTS = json.loads(DEFAULT_PARAMS_PATH.read_text(encoding="utf-8"))
+
+
+def write_json(path, value):
+    return write(path, json.dumps(value))
+
+
+def dataset_file(tmp_path, name="demo.json", **datasets):
+    datasets = datasets or {
+        "demo": {
+            "train_data_path": "train.conll",
+            "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
+        }
+    }
+    return write_json(tmp_path / name, datasets)
+
+
+# ---- JSON and jsonnet ----
+
+
+def test_jsonnet_comments_trailing_commas_locals_and_imports(tmp_path):
+    write(tmp_path / "common.libsonnet", "{ lr: 2e-5, // learning rate\n}\n")
+    path = write(
+        tmp_path / "params.jsonnet",
+        """// a comment
+        /* a block comment */
+        local common = import 'common.libsonnet';
+        local epochs = 3;
+        {
+          training: {
+            num_epochs: epochs,
+            optimizer: { lr: common.lr, },
+          },
+        }
+        """,
+    )
+    assert load_config_file(path) == {"training": {"num_epochs": 3, "optimizer": {"lr": 2e-5}}}
+    params = load_params(path)
+    assert params["training"]["num_epochs"] == 3
+    assert params["training"]["optimizer"]["lr"] == 2e-5
+
+
+def test_plain_json(tmp_path):
+    path = write_json(tmp_path / "p.json", {"random_seed": 1})
+    assert load_config_file(path) == {"random_seed": 1}
+
+
+def test_invalid_jsonnet_names_the_file(tmp_path):
+    path = write(tmp_path / "broken.json", '{"training": {"num_epochs": }')
+    with pytest.raises(ConfigError, match=r"broken\.json: not valid JSON/jsonnet"):
+        load_config_file(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.json"):
+        load_params(tmp_path / "nope.json")
+
+
+def test_top_level_must_be_an_object(tmp_path):
+    path = write(tmp_path / "list.json", "[1, 2]")
+    with pytest.raises(ConfigError, match=r"list\.json: expected a JSON object"):
+        load_config_file(path)
+
+
+# ---- defaults and merging ----
+
+
+def test_defaults_are_deep_merged_with_the_users_file(tmp_path):
+    path = write_json(tmp_path / "p.json", {"training": {"optimizer": {"lr": 5e-5}}})
+    params = load_params(path)
+    assert params["training"]["optimizer"]["lr"] == 5e-5
+    # sibling keys at every level keep their defaults
+    assert (
+        params["training"]["optimizer"]["decoder_lr"]
+        == DEFAULTS["training"]["optimizer"]["decoder_lr"]
+    )
+    assert params["training"]["num_epochs"] == DEFAULTS["training"]["num_epochs"]
+    assert params["encoder"] == DEFAULTS["encoder"]
+
+
+def test_without_a_file_the_defaults_are_used():
+    assert load_params() == DEFAULTS
+
+
+def test_deep_merge_does_not_modify_its_inputs():
+    base = {"a": {"b": 1, "c": [1]}, "d": 2}
+    update = {"a": {"b": 3}, "e": {"f": 4}}
+    merged = deep_merge(base, update)
+    assert merged == {"a": {"b": 3, "c": [1]}, "d": 2, "e": {"f": 4}}
+    merged["a"]["c"].append(2)
+    assert base == {"a": {"b": 1, "c": [1]}, "d": 2}
+
+
+# ---- overrides ----
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("training.optimizer.lr=1e-5", ["training", "optimizer", "lr"], 1e-5),
+        ("training.num_epochs=3", ["training", "num_epochs"], 3),
+        ("batching.sort_by_size=false", ["batching", "sort_by_size"], False),
+        ("encoder.pooling=mean", ["encoder", "pooling"], "mean"),
+        ("training.optimizer.betas=[0.9, 0.98]", ["training", "optimizer", "betas"], [0.9, 0.98]),
+        ("transformer_model=a=b", ["transformer_model"], "a=b"),
+    ],
+)
+def test_parse_override(text, key, value):
+    assert parse_override(text) == (key, value)
+
+
+def test_overrides_apply_to_nested_keys(tmp_path):
+    path = write_json(tmp_path / "p.json", {"training": {"num_epochs": 5}})
+    params = load_params(
+        path,
+        [
+            "training.optimizer.lr=1e-5",
+            "training.num_epochs=3",
+            "batching.sort_by_size=false",
+            "encoder.pooling=mean",
+            "training.optimizer.betas=[0.8,0.9]",
+        ],
+    )
+    assert params["training"]["optimizer"]["lr"] == 1e-5
+    assert params["training"]["optimizer"]["decoder_lr"] == 0.001
+    assert params["training"]["num_epochs"] == 3
+    assert params["batching"]["sort_by_size"] is False
+    assert params["encoder"]["pooling"] == "mean"
+    assert params["training"]["optimizer"]["betas"] == [0.8, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ("training.optimzer.lr=1", r"--override: unknown key 'training\.optimzer'"),
+        ("training.num_epochs=many", r"--override: key 'training\.num_epochs' must be an integer"),
+        ("no_equals_sign", r"expected KEY=VALUE"),
+    ],
+)
+def test_bad_overrides(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_params(None, [override])
+
+
+def test_dataset_override(tmp_path):
+    path = dataset_file(tmp_path)
+    datasets = load_dataset_configs(
+        [str(path)],
+        overrides=["demo.max_sents=10", "demo.tasks.ner.column_idx=1", "training.num_epochs=2"],
+    )
+    assert datasets["demo"]["max_sents"] == 10
+    assert datasets["demo"]["tasks"]["ner"]["column_idx"] == 1
+
+
+def test_dataset_override_is_validated(tmp_path):
+    path = dataset_file(tmp_path)
+    with pytest.raises(ConfigError, match=r"dataset 'demo': key 'max_sents' must be an integer"):
+        load_dataset_configs([str(path)], overrides=["demo.max_sents=ten"])
+
+
+# ---- data paths ----
+
+
+def test_relative_paths_resolve_against_data_dir_then_env_then_cwd(tmp_path, monkeypatch):
+    path = dataset_file(tmp_path)
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
+    explicit = load_dataset_configs([str(path)], data_dir=str(tmp_path / "root"))
+    assert explicit["demo"]["train_data_path"] == str(tmp_path / "root" / "train.conll")
+    from_env = load_dataset_configs([str(path)])
+    assert from_env["demo"]["train_data_path"] == str(tmp_path / "env" / "train.conll")
+    monkeypatch.delenv(DATA_DIR_ENV)
+    monkeypatch.chdir(tmp_path)
+    plain = load_dataset_configs([str(path)])
+    assert os.path.abspath(plain["demo"]["train_data_path"]) == str(tmp_path / "train.conll")
+
+
+def test_absolute_paths_are_untouched(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
+    absolute = str(tmp_path / "elsewhere" / "dev.conll")
+    assert resolve_data_path(absolute, str(tmp_path / "root")) == absolute
+    assert resolve_data_path(absolute, None) == absolute
+
+
+def test_dev_path_resolves_and_defaults_are_filled(tmp_path):
+    path = dataset_file(
+        tmp_path,
+        demo={
+            "train_data_path": "a/train.conll",
+            "dev_data_path": "a/dev.conll",
+            "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
+        },
+    )
+    [(name, dataset)] = load_dataset_configs([str(path)], data_dir="/data").items()
+    assert name == "demo"
+    assert dataset["dev_data_path"] == str(os.path.join("/data", "a", "dev.conll"))
+    assert dataset["separator"] == "whitespace"
+    assert dataset["encoding"] == "utf-8"
+    assert dataset["source"] == str(path)
+
+
+# ---- errors that name the file and the key ----
+
+
+@pytest.mark.parametrize(
+    ("user", "pattern"),
+    [
+        ({"trainig": {}}, r"unknown key 'trainig'"),
+        ({"training": {"optimzer": {"lr": 1}}}, r"unknown key 'training\.optimzer'"),
+        ({"training": {"optimizer": {"lr": "fast"}}}, r"key 'training\.optimizer\.lr' must be a"),
+        ({"training": {"num_epochs": "3"}}, r"key 'training\.num_epochs' must be an integer"),
+        ({"training": {"num_epochs": 2.5}}, r"key 'training\.num_epochs' must be an integer"),
+        ({"training": 3}, r"key 'training' must be an object"),
+        ({"batching": {"sort_by_size": 1}}, r"key 'batching\.sort_by_size' must be a boolean"),
+    ],
+)
+def test_parameter_config_errors_name_file_and_key(tmp_path, user, pattern):
+    path = write_json(tmp_path / "params.json", user)
+    with pytest.raises(ConfigError, match=r"params\.json: " + pattern):
+        load_params(path)
+
+
+def test_unknown_key_lists_the_expected_keys(tmp_path):
+    path = write_json(tmp_path / "params.json", {"training": {"optimzer": {}}})
+    with pytest.raises(ConfigError, match=r"expected one of: .*training\.optimizer"):
+        load_params(path)
+
+
+def test_integer_valued_float_is_accepted_for_an_integer_key(tmp_path):
+    path = write_json(tmp_path / "params.json", {"training": {"num_epochs": 4.0}})
+    params = load_params(path)
+    assert params["training"]["num_epochs"] == 4
+    assert isinstance(params["training"]["num_epochs"], int)
+
+
+def dataset_error(tmp_path, dataset) -> str:
+    path = dataset_file(tmp_path, "ds.json", demo=dataset)
+    with pytest.raises(ConfigError) as caught:
+        load_dataset_configs([str(path)])
+    message = str(caught.value)
+    assert "ds.json, dataset 'demo'" in message
+    return message
+
+
+TASKS = {"ner": {"task_type": "seq_bio", "column_idx": -1}}
+
+
+def test_unknown_dataset_key(tmp_path):
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": TASKS, "word_id": 0})
+    assert "unknown key 'word_id'" in message
+    assert "word_idx" in message
+
+
+def test_wrong_dataset_key_type(tmp_path):
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": TASKS, "word_idx": "0"})
+    assert "key 'word_idx' must be an integer" in message
+
+
+def test_missing_train_data_path(tmp_path):
+    message = dataset_error(tmp_path, {"tasks": TASKS})
+    assert "missing required key 'train_data_path'" in message
+
+
+@pytest.mark.parametrize("tasks", [None, {}])
+def test_missing_tasks(tmp_path, tasks):
+    dataset = {"train_data_path": "a"} if tasks is None else {"train_data_path": "a", "tasks": {}}
+    message = dataset_error(tmp_path, dataset)
+    assert "missing required key 'tasks'" in message
+
+
+def test_task_without_task_type(tmp_path):
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": {"ner": {}}})
+    assert "task 'ner': missing required key 'task_type'" in message
+
+
+def test_bad_separator(tmp_path):
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": TASKS, "separator": ","})
+    assert "'separator' must be" in message
+
+
+def test_duplicate_dataset_names_across_files(tmp_path):
+    first = dataset_file(tmp_path, "one.json")
+    second = dataset_file(tmp_path, "two.json")
+    with pytest.raises(ConfigError) as caught:
+        load_dataset_configs([str(first), str(second)])
+    message = str(caught.value)
+    assert "two.json: dataset name 'demo' is also defined in" in message
+    assert "one.json" in message
+
+
+def test_no_datasets(tmp_path):
+    path = write_json(tmp_path / "empty.json", {})
+    with pytest.raises(ConfigError, match=r"no datasets defined in .*empty\.json"):
+        load_dataset_configs([str(path)])
+
+
+def test_the_shipped_demo_dataset_config_is_valid():
+    from conftest import ROOT
+
+    datasets = load_dataset_configs([str(ROOT / "dataset_configs" / "demo.json")], data_dir="/d")
+    assert datasets["multiconer_demo"]["train_data_path"].startswith("/d")
+    assert datasets["multiconer_demo"]["tasks"]["ner"]["column_idx"] == -1

@@ -1,0 +1,156 @@
+"""Training through configs: a decoder from a module outside machamp_lite, long sentences,
+dev labels unseen in training, and config errors reported before anything is built."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import write
+
+import machamp_lite
+from machamp_lite.errors import ConfigError, RegistryError
+from machamp_lite.predict import Predictor
+
+CONLL = "# id s{n}\tdomain=x\nanna _ _ B-PER\nlives _ _ O\nin _ _ O\nberlin _ _ B-LOC\n\n"
+
+
+def small_dataset(
+    folder: Path, tasks: dict, train_text: str | None = None, dev_text: str | None = None, **extra
+) -> Path:
+    train = write(
+        folder / "train.conll", train_text or "".join(CONLL.format(n=i) for i in range(8))
+    )
+    dev = write(folder / "dev.conll", dev_text or "".join(CONLL.format(n=i) for i in range(3)))
+    config = {
+        "small": {"train_data_path": str(train), "dev_data_path": str(dev), "tasks": tasks, **extra}
+    }
+    return write(folder / "dataset.json", json.dumps(config))
+
+
+PLUGIN = '''
+"""A decoder that lives outside machamp_lite: a softmax tagger with a temperature."""
+import torch
+from torch.nn import functional
+from machamp_lite.decoders.base import Decoder
+from machamp_lite.registry import decoders
+
+
+@decoders.register("tempered_softmax")
+class TemperedSoftmax(Decoder):
+    level = "token"
+    default_metric = "accuracy"
+
+    def __init__(self, input_dim, vocabulary, temperature: float = 1.0):
+        super().__init__(input_dim, vocabulary)
+        self.temperature = temperature
+        self.projection = torch.nn.Linear(input_dim, len(vocabulary))
+
+    def loss(self, vectors, mask, gold):
+        logits = self.projection(vectors) / self.temperature
+        gold = gold.masked_fill(~mask, -100)
+        return functional.cross_entropy(logits.flatten(0, 1), gold.flatten(), ignore_index=-100)
+
+    def decode(self, vectors, mask):
+        best = self.projection(vectors).argmax(-1).tolist()
+        return [[self.vocabulary.labels[i] for i in row[:n]]
+                for row, n in zip(best, mask.sum(1).tolist())]
+'''
+
+
+def test_a_decoder_from_a_separate_module_named_in_the_config_trains(
+    tmp_path, tiny_params, monkeypatch
+):
+    plugin_dir = tmp_path / "plugins"
+    write(plugin_dir / "my_decoders.py", textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    config = small_dataset(
+        tmp_path,
+        {"ner": {"task_type": "tempered_softmax", "column_idx": -1, "temperature": 2.0}},
+        plugins=["my_decoders"],
+    )
+    run = machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "accuracy" in metrics["best_dev"]["small/ner"]
+    predictor = Predictor.load(run / "model", device="cpu")
+    assert predictor.model.decoders["ner"].temperature == 2.0
+    assert len(predictor.predict([["anna", "lives"]])[0]["ner"]) == 2
+
+
+def test_sentences_longer_than_the_encoder_keep_every_word(tmp_path, tiny_params):
+    words = [f"berlin{i % 7}" for i in range(300)]  # far past max_input_length 64
+    long = "".join(f"{w} _ _ {'B-LOC' if i % 5 == 0 else 'O'}\n" for i, w in enumerate(words))
+    text = "# id long\tdomain=x\n" + long + "\n" + "".join(CONLL.format(n=i) for i in range(4))
+    config = small_dataset(
+        tmp_path,
+        {"ner": {"task_type": "seq_bio", "column_idx": -1}},
+        train_text=text,
+        dev_text=text,
+    )
+    run = machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    predictor = Predictor.load(run / "model", device="cpu")
+    out = tmp_path / "pred.conll"
+    predictor.predict_file(str(tmp_path / "dev.conll"), str(out))
+    lines = out.read_text().split("\n")
+    assert len(lines) == len(text.split("\n"))
+    assert sum(1 for line in lines if line[:7] in {f"berlin{i}" for i in range(7)}) == 300
+    assert len(predictor.predict([words])[0]["ner"]) == 300
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_other_word_poolings_train_and_predict(tmp_path, tiny_params, pooling):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    run = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "logs"),
+        overrides=[f"encoder.pooling={pooling}", "training.num_epochs=1"],
+    )
+    predictor = Predictor.load(run / "model", device="cpu")
+    assert predictor.params["encoder"]["pooling"] == pooling
+    assert len(predictor.predict([["anna", "x\u200b", "berlin"]])[0]["ner"]) == 3
+
+
+def test_a_dev_label_never_seen_in_training_is_scored_wrong_with_a_warning(tmp_path, tiny_params):
+    dev = CONLL.format(n=1).replace("B-LOC", "B-EVENT")
+    config = small_dataset(
+        tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}}, dev_text=dev
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    assert any("B-EVENT" in str(w.message) for w in caught)
+    result = json.loads((run / "metrics.json").read_text())["best_dev"]["small/ner"]
+    assert result["per_type"]["EVENT"]["recall"] == 0.0
+
+
+def test_an_unregistered_task_type_lists_the_registered_ones(tmp_path, tiny_params):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "crf", "column_idx": -1}})
+    with pytest.raises(RegistryError) as error:
+        machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    assert "'crf'" in str(error.value) and "seq_bio" in str(error.value)
+    assert str(config) in str(error.value)
+
+
+def test_an_unknown_decoder_argument_names_the_key_and_the_file(tmp_path, tiny_params):
+    config = small_dataset(
+        tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1, "dropuot": 0.2}}
+    )
+    with pytest.raises(ConfigError, match="dropuot") as error:
+        machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    assert str(config) in str(error.value)
+    assert not (tmp_path / "logs").exists()
+
+
+def test_an_unknown_parameter_key_fails_before_training(tmp_path, tiny_params):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    with pytest.raises(ConfigError, match="training.optimzer"):
+        machamp_lite.train(
+            [str(config)],
+            str(tiny_params),
+            output_dir=str(tmp_path / "logs"),
+            overrides=["training.optimzer.lr=0.1"],
+        )
