@@ -19,8 +19,8 @@ DATA_DIR_ENV = "MACHAMP_DATA_DIR"
 
 # Keys of a dataset config that the library itself reads; everything else is an error.
 DATASET_KEYS = {
-    "train_data_path": (str, type(None)),
-    "dev_data_path": (str, type(None)),
+    "train_data_path": (str, list),
+    "dev_data_path": (str, list, type(None)),
     "word_idx": (int,),
     "tasks": (dict,),
     "reader": (str, type(None)),
@@ -249,8 +249,13 @@ def validate_dataset(
     result["name"] = name
     result["source"] = source
     for key in ("train_data_path", "dev_data_path"):
-        if result.get(key):
-            result[key] = resolve_data_path(result[key], data_dir)
+        value = result.get(key)
+        if isinstance(value, list):  # a list of training files is read as their union
+            if not value or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: key {key!r} must be a path or a list of paths")
+            result[key] = [resolve_data_path(v, data_dir) for v in value]
+        elif value:
+            result[key] = resolve_data_path(value, data_dir)
     if result["separator"] not in ("whitespace", "tab"):
         raise ConfigError(f'{where}: key \'separator\' must be "whitespace" or "tab"')
     for task_name, task in result["tasks"].items():

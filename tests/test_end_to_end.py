@@ -148,7 +148,7 @@ def test_evaluate_on_predict_output_gives_the_f1_training_logged(trained_run, tm
     assert printed["micro"]["f1"] == pytest.approx(logged, abs=1e-12)
     aux = evaluate_files(
         str(DEMO / "aux_ner_dev.tsv"),
-        str(trained_run / "dev_predictions" / "aux_ner_dev.tsv"),
+        str(trained_run / "dev_predictions" / "aux_demo" / "aux_ner_dev.tsv"),
         label_column=1,
     )
     assert aux["micro"]["f1"] == pytest.approx(
@@ -160,7 +160,7 @@ def test_archive_round_trip_gives_identical_predictions(trained_run, tmp_path):
     predictor = Predictor.load(trained_run / "model", device="cpu")
     output = tmp_path / "again.tsv"
     predictor.predict_file(str(DEMO / "aux_ner_dev.tsv"), str(output), dataset="aux_demo")
-    written_in_training = trained_run / "dev_predictions" / "aux_ner_dev.tsv"
+    written_in_training = trained_run / "dev_predictions" / "aux_demo" / "aux_ner_dev.tsv"
     assert output.read_bytes() == written_in_training.read_bytes()
     result = predictor.predict(
         [["anna", "works", "at", "kestrel", "in", "berlin"]], dataset="multiconer_demo"

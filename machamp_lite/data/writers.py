@@ -68,11 +68,14 @@ def write_in_place(
     columns: dict[str, int],
     separator: str,
     encoding: str = "utf-8",
+    last_line: int | None = None,
 ) -> None:
     """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
 
     ``predictions[task][i]`` holds the labels of ``sentences[i]``, one per word; ``columns`` maps
-    a task to its column index.
+    a task to its column index. With ``last_line`` (when only the first sentences of a file
+    were read) the copy stops at the blank line after that line, so no unpredicted sentence
+    is written with its input labels.
     """
     check_not_input(input_path, output_path)
     by_line: dict[int, list[tuple[int, str]]] = {}
@@ -87,6 +90,9 @@ def write_in_place(
 
     def lines() -> Iterable[str]:
         for number, raw in enumerate(text.split("\n"), start=1):
+            if last_line is not None and number > last_line and not raw.strip():
+                yield "\n"
+                return
             ending = "\n" if number > 1 else ""
             line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
             for column, label in by_line.get(number, ()):

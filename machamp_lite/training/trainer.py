@@ -260,15 +260,23 @@ class Trainer:
             if not token_tasks:
                 continue
             columns = {t: dataset["tasks"][t]["column_idx"] for t in token_tasks}
-            write_in_place(
-                split.path,
-                str(folder / Path(split.path).name),
-                split.sentences,
-                {t: predictions[split.name][t] for t in token_tasks},
-                columns,
-                dataset["separator"],
-                dataset["encoding"],
-            )
+            by_file: dict[str, list[int]] = {}
+            for index, sentence in enumerate(split.sentences):
+                by_file.setdefault(sentence.source, []).append(index)
+            for source, indices in by_file.items():
+                # One folder per dataset: dev files of different datasets may share a name.
+                write_in_place(
+                    source,
+                    str(folder / split.name / Path(source).name),
+                    [split.sentences[i] for i in indices],
+                    {t: [predictions[split.name][t][i] for i in indices] for t in token_tasks},
+                    columns,
+                    dataset["separator"],
+                    dataset["encoding"],
+                    last_line=split.sentences[indices[-1]].line_numbers[-1]
+                    if dataset.get("max_sents", -1) > 0
+                    else None,
+                )
 
     def fit(self) -> dict[str, Any]:
         started = time.time()
@@ -357,23 +365,15 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
     train, dev = [], []
     for name, dataset in datasets.items():
         tasks = list(dataset["tasks"])
-        train.append(
-            DatasetSplit(
-                name,
-                dataset["train_data_path"],
-                read_dataset_file(dataset, dataset["train_data_path"]),
-                tasks,
-            )
-        )
+        paths = dataset["train_data_path"]
+        paths = paths if isinstance(paths, list) else [paths]
+        sentences = [s for path in paths for s in read_dataset_file(dataset, path)]
+        train.append(DatasetSplit(name, ", ".join(paths), sentences, tasks))
         if dataset.get("dev_data_path"):
-            dev.append(
-                DatasetSplit(
-                    name,
-                    dataset["dev_data_path"],
-                    read_dataset_file(dataset, dataset["dev_data_path"]),
-                    tasks,
-                )
-            )
+            paths = dataset["dev_data_path"]
+            paths = paths if isinstance(paths, list) else [paths]
+            sentences = [s for path in paths for s in read_dataset_file(dataset, path)]
+            dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks))
     return train, dev
 
 

@@ -1,0 +1,339 @@
+"""``machamp-lite evaluate`` end to end: tables, JSON, --compare and --plot, --by_language, errors
+as one line with exit code 2, a real subprocess, and the per-language check on real MultiCoNER."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, SHARED_DATA, needs_shared_data, write
+
+from machamp_lite.cli import main
+from machamp_lite.evaluate_cli import format_table
+from machamp_lite.evaluation import evaluate_files
+
+
+def conll(sentences, ids=None) -> str:
+    """MultiCoNER layout; each sentence is a list of (token, tag)."""
+    blocks = []
+    for index, sentence in enumerate(sentences):
+        lines = [] if ids is False else [f"# id {ids[index] if ids else f's{index}'}\tdomain=t"]
+        lines += [f"{token} _ _ {tag}" for token, tag in sentence]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+GOLD = [
+    [("Anna", "B-PER"), ("Berg", "I-PER"), ("visits", "O"), ("Oslo", "B-LOC")],
+    [("Acme", "B-CORP"), ("hires", "O"), ("Bo", "B-PER")],
+]
+MODEL_A = [
+    [("Anna", "B-PER"), ("Berg", "I-PER"), ("visits", "O"), ("Oslo", "B-LOC")],
+    [("Acme", "B-CORP"), ("hires", "O"), ("Bo", "O")],
+]
+MODEL_B = [
+    [("Anna", "B-PER"), ("Berg", "O"), ("visits", "O"), ("Oslo", "B-CORP")],
+    [("Acme", "B-CORP"), ("hires", "O"), ("Bo", "B-PER")],
+]
+
+
+@pytest.fixture
+def files(tmp_path):
+    return {
+        "gold": str(write(tmp_path / "en_dev.conll", conll(GOLD))),
+        "a": str(write(tmp_path / "model_a.conll", conll(MODEL_A))),
+        "b": str(write(tmp_path / "model_b.conll", conll(MODEL_B))),
+        "de": str(write(tmp_path / "de_dev.conll", conll(GOLD[1:]))),
+    }
+
+
+def run(capsys, *argv):
+    code = main(["evaluate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out), err
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def test_single_pair_table(files, capsys):
+    code, out, err = run(capsys, files["gold"], files["a"])
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("name"))
+    assert header.split() == "name sents gold pred CORP LOC PER P R F1 macro-F1 acc".split()
+    row = next(line for line in lines if line.startswith("en "))
+    # 4 gold chunks, 3 predicted, 3 correct: P 100, R 75, F1 85.71; PER F1 2/3.
+    assert row.split() == "en 2 4 3 100.00 100.00 66.67 100.00 75.00 85.71 88.89 85.71".split()
+    assert any(line.startswith("PER") and "50.00" in line for line in lines)
+    assert not any(line.startswith(("average", "pooled")) for line in lines)
+
+
+def test_single_pair_json_keeps_the_scores_at_top_level(files, capsys):
+    report, _ = run_json(capsys, files["gold"], files["a"])
+    direct = evaluate_files(files["gold"], files["a"])
+    assert report["micro"] == direct["micro"] and report["micro"]["f1"] == pytest.approx(6 / 7)
+    for key in ("macro", "per_type", "accuracy", "counts"):
+        assert report[key] == direct[key]
+    (pair,) = report["pairs"]
+    assert pair["name"] == "en" and pair["gold"] == files["gold"]
+    assert set(pair["micro"]) == set(pair["macro"]) == {"precision", "recall", "f1"}
+    assert set(pair["per_type"]["PER"]) == {"precision", "recall", "f1", "support"}
+    assert all(0 <= pair[k]["f1"] <= 1 for k in ("micro", "macro"))
+    assert report["pooled"]["micro"] == report["micro"]
+
+
+def test_several_pairs_table_and_json(files, capsys):
+    code, out, _ = run(capsys, files["gold"], files["a"], files["de"], files["de"])
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()[2:]]
+    assert names[:2] == ["en", "de"] and "average" in names and "pooled" in names
+
+    report, _ = run_json(capsys, files["gold"], files["a"], files["de"], files["de"])
+    en, de = report["pairs"]
+    assert report["average"]["micro"]["f1"] == pytest.approx((en["micro"]["f1"] + 1.0) / 2)
+    assert report["average"]["macro"]["f1"] == pytest.approx((en["macro"]["f1"] + 1.0) / 2)
+    pooled = report["pooled"]["counts"]
+    assert pooled["gold"] == en["counts"]["gold"] + de["counts"]["gold"] == 6
+    assert pooled["correct"] == 5 and report["pooled"]["micro"]["f1"] == pytest.approx(10 / 11)
+    assert "micro" not in report
+
+
+def test_names_and_types_options(files, capsys):
+    report, _ = run_json(
+        capsys, files["gold"], files["a"], files["de"], files["de"], "--names", "EN", "DE"
+    )
+    assert [row["name"] for row in report["pairs"]] == ["EN", "DE"]
+    code, out, _ = run(capsys, files["gold"], files["a"], "--types", "PER", "LOC")
+    header = next(line for line in out.splitlines() if line.startswith("name"))
+    assert header.split()[4:6] == ["PER", "LOC"] and "CORP" not in header
+    code, _, err = run(capsys, files["gold"], files["a"], "--types", "ORG")
+    assert code == 2 and "ORG not found" in err and "CORP, LOC, PER" in err
+
+
+def test_scheme_option(tmp_path, capsys):
+    tokens = [("a", "S-PER"), ("b", "B-LOC"), ("c", "E-LOC")]
+    gold = str(write(tmp_path / "gold.conll", conll([tokens])))
+    report, _ = run_json(capsys, gold, gold, "--scheme", "bioes")
+    assert report["counts"]["gold"] == 2
+    code, _, err = run(capsys, gold, gold)  # E- is not an IOB prefix
+    assert code == 2 and "line 2: unparseable gold tag 'S-PER' under scheme 'iob'" in err
+
+
+def test_format_table_takes_a_bare_result(files):
+    table = format_table(evaluate_files(files["gold"], files["a"]))
+    assert "85.71" in table and "PER" in table
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+def test_label_column_on_a_three_column_tsv(tmp_path, capsys):
+    gold = str(write(tmp_path / "da_news_dev.tsv", "Lübeck\tB-ORG\tB-LOC\nBank\tI-ORG\tO\n"))
+    pred = str(write(tmp_path / "pred.tsv", "Lübeck\tB-ORG\tO\nBank\tI-ORG\tO\n"))
+    outer, _ = run_json(capsys, gold, pred, "--label_column", "1")
+    inner, _ = run_json(capsys, gold, pred)
+    assert outer["micro"]["f1"] == 1.0 and list(outer["per_type"]) == ["ORG"]
+    assert inner["micro"]["f1"] == 0.0 and list(inner["per_type"]) == ["LOC"]
+    assert outer["pairs"][0]["name"] == "da"
+
+
+def test_conllu_input(tmp_path, capsys):
+    def conllu(tags):
+        words = ["Anna", "Berg", "sings"]
+        rows = [
+            f"{i}\t{word}\t_\tX\t_\t_\t0\troot\t_\t{tag}"
+            for i, (word, tag) in enumerate(zip(words, tags), start=1)
+        ]
+        return "# sent_id = u1\n" + "\n".join(rows) + "\n"
+
+    gold = str(write(tmp_path / "gold.conllu", conllu(["B-PER", "I-PER", "O"])))
+    pred = str(write(tmp_path / "pred.conllu", conllu(["B-PER", "O", "O"])))
+    report, _ = run_json(capsys, gold, pred)
+    assert report["counts"]["gold"] == 1 and report["counts"]["correct"] == 0
+    assert report["accuracy"] == pytest.approx(2 / 3)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def test_mismatch_is_one_error_line_naming_both_files(files, tmp_path, capsys):
+    shifted = str(write(tmp_path / "short.conll", conll([GOLD[0][:3], GOLD[1]])))
+    code, out, err = run(capsys, files["gold"], shifted)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert f"{shifted}, line 5" in err and f"line 5 of {files['gold']}" in err
+
+
+def test_unparseable_tag_through_the_cli(files, tmp_path, capsys):
+    bad = str(write(tmp_path / "bad.conll", conll(GOLD).replace("I-PER", "I_PER")))
+    code, _, err = run(capsys, files["gold"], bad)
+    assert code == 2 and f"error: {bad}, line 3: unparseable predicted tag 'I_PER'" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["gold"], "expected GOLD PRED pairs but got 1 files"),
+        (["gold", "a", "b"], "add --compare"),
+        (["gold", "a", "b", "--models", "A"], "1 model names for 2 prediction files"),
+        (["gold", "a", "--models", "A", "--names", "B"], "not both"),
+        (["gold", "a", "--by_language"], "--by_language needs the sentence languages"),
+        (["gold", "a", "b", "c", "--language_map", "m"], "takes one GOLD PRED pair"),
+        (["gold", "a", "--compare", "--by_language"], "cannot --compare"),
+        (["gold", "a", "--language_files", "nolang.conll"], "write it as LANG=PATH"),
+    ],
+)
+def test_usage_errors(files, capsys, argv, message):
+    paths = [files.get(item, item) for item in argv]
+    code, _, err = run(capsys, *paths)
+    assert code == 2 and message in err, err
+
+
+# --- compare and plot ---------------------------------------------------------------------------
+
+
+def test_compare_models_table(files, capsys):
+    code, out, _ = run(capsys, files["gold"], files["a"], files["b"], "--models", "A", "B")
+    assert code == 0
+    rows = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
+    assert rows[:2] == ["A", "B"]
+    assert not any(row in ("average", "pooled") for row in rows)
+    report, _ = run_json(capsys, "--compare", files["gold"], files["a"], files["b"])
+    assert [row["name"] for row in report["pairs"]] == ["model_a", "model_b"]
+    assert report["mode"] == "compare" and "average" not in report
+
+
+def test_plot_from_a_real_run(files, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs the optional matplotlib (plot extra)")
+    png = tmp_path / "figures" / "f1.png"
+    code, _, err = run(
+        capsys, files["gold"], files["a"], files["b"], "--models", "A", "B", "--plot", str(png)
+    )
+    assert code == 0, err
+    data = png.read_bytes()
+    assert len(data) > 1000 and data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert f"wrote {png}" in err
+
+
+def test_plot_without_matplotlib_says_how_to_install(files, tmp_path, capsys, monkeypatch):
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, module, None)
+    code, _, err = run(capsys, files["gold"], files["a"], "--plot", str(tmp_path / "x.png"))
+    assert code == 2 and 'pip install "machamp-lite[plot]"' in err
+    assert not (tmp_path / "x.png").exists()
+
+
+# --- by language --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def multilingual(tmp_path):
+    en = [[("Anna", "B-PER"), ("sings", "O")], [("Paris", "B-LOC")]]
+    de = [[("Die", "B-CORP"), ("Bahn", "I-CORP")]]
+    root = tmp_path / "langs"
+    write(root / "EN-English" / "en_dev.conll", conll(en, ["e1", "e2"]))
+    write(root / "DE-German" / "de_dev.conll", conll(de, ["d1"]))
+    ids = ["d1", "e2", "n1", "n2", "e1"]
+    union = [de[0], en[1], [("?", "O")], [("!", "O")], en[0]]
+    pred = [[("Die", "B-CORP"), ("Bahn", "O")], en[1], [("?", "O")], [("!", "O")], en[0]]
+    return {
+        "root": str(root),
+        "en": str(root / "EN-English" / "en_dev.conll"),
+        "de": str(root / "DE-German" / "de_dev.conll"),
+        "gold": str(write(tmp_path / "multi_dev.conll", conll(union, ids))),
+        "pred": str(write(tmp_path / "multi.pred", conll(pred, ids))),
+    }
+
+
+def check_by_language(report, err):
+    rows = {row["name"]: row for row in report["pairs"]}
+    assert list(rows) == ["de", "en"]
+    assert rows["en"]["micro"]["f1"] == 1.0 and rows["de"]["micro"]["f1"] == 0.0
+    assert report["unmapped"]["count"] == 2 and report["unmapped"]["ids"] == ["n1", "n2"]
+    assert report["pooled"]["counts"]["sentences"] == 5
+    assert "warning: 2 sentence(s)" in err and "n1, n2" in err
+
+
+def test_by_language_with_language_files(multilingual, capsys):
+    m = multilingual
+    files = ["en=" + m["en"], "de=" + m["de"]]
+    report, err = run_json(
+        capsys, m["gold"], m["pred"], "--by_language", "--language_files", *files
+    )
+    check_by_language(report, err)
+    # LANG= may be left out when the file name carries the language.
+    report, err = run_json(capsys, m["gold"], m["pred"], "--language_files", m["en"], m["de"])
+    check_by_language(report, err)
+
+
+def test_by_language_with_language_dir_table(multilingual, capsys):
+    m = multilingual
+    code, out, err = run(capsys, m["gold"], m["pred"], "--language_dir", m["root"])
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()[2:]]
+    assert names[:3] == ["de", "en", "(unmapped:"] and "pooled" in names
+    assert "warning: 2 sentence(s)" in err
+
+
+def test_by_language_with_a_map_file(multilingual, tmp_path, capsys):
+    m = multilingual
+    mapping = write(tmp_path / "ids.tsv", "d1\tde\ne1\ten\ne2\ten\nn1\tnone\nn2\tnone\n")
+    report, err = run_json(
+        capsys, m["gold"], m["pred"], "--by_language", "--language_map", str(mapping)
+    )
+    assert [row["name"] for row in report["pairs"]] == ["de", "en", "none"]
+    assert report["unmapped"]["count"] == 0 and err == ""
+
+
+# --- a real process and real data ---------------------------------------------------------------
+
+
+def test_real_subprocess(files):
+    completed = subprocess.run(
+        [sys.executable, "-m", "machamp_lite", "evaluate", files["gold"], files["a"], "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["micro"]["f1"] == pytest.approx(6 / 7)
+
+
+@needs_shared_data()
+def test_multi_dev_by_language_against_itself(capsys):
+    root = SHARED_DATA / "multiconer2022"
+    multi = str(root / "MULTI_Multilingual" / "multi_dev.conll")
+    start = time.perf_counter()
+    report, err = run_json(capsys, multi, multi, "--by_language", "--language_dir", str(root))
+    elapsed = time.perf_counter() - start
+    assert len(report["pairs"]) == 11
+    assert {row["name"] for row in report["pairs"]} == {
+        "bn",
+        "de",
+        "en",
+        "es",
+        "fa",
+        "hi",
+        "ko",
+        "nl",
+        "ru",
+        "tr",
+        "zh",
+    }
+    assert all(row["micro"]["f1"] == 1.0 and row["macro"]["f1"] == 1.0 for row in report["pairs"])
+    assert all(row["counts"]["sentences"] == 800 for row in report["pairs"])
+    assert report["unmapped"]["count"] == 0 and "warning" not in err
+    assert sum(row["counts"]["gold"] for row in report["pairs"]) == 12_513
+    assert report["pooled"]["counts"]["gold"] == 12_513
+    assert elapsed < 20, f"took {elapsed:.1f} s"
