@@ -188,12 +188,17 @@ def load_params(
 
 def resolve_data_path(path: str, data_dir: str | os.PathLike | None) -> str:
     """Relative data paths resolve against the data root (``--data_dir`` or $MACHAMP_DATA_DIR),
-    else against the working directory, so the same configs work with any copy of the data."""
+    then against the working directory, so the same configs work with any copy of the data."""
     if os.path.isabs(path):
         return path
     root = data_dir or os.environ.get(DATA_DIR_ENV)
     if root:
-        return str(Path(root) / path)
+        under_root = Path(root) / path
+        # A file that is not under the data root but is under the working directory (the demo
+        # data that ships in the repository) is taken from there, so configs can be mixed.
+        if not under_root.exists() and Path(path).exists():
+            return str(Path(path))
+        return str(under_root)
     return str(Path(path))
 
 

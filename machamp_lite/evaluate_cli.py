@@ -44,8 +44,8 @@ class EvaluateUsageError(MachampError):
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Span (chunk) precision, recall and F1 with conlleval's chunk rules: micro (all chunks "
-        "pooled), macro (mean of the per-type F1) and per type."
+        "Span (chunk) precision, recall and F1 with conlleval's chunk rules:\n"
+        "micro (all chunks pooled), macro (mean of the per-type F1) and per type."
     )
     parser.epilog = USAGE_NOTE
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -136,8 +136,10 @@ def _percent(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _all_types(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return sorted({name for row in rows for name in row["per_type"]})
+def _all_types(report: dict[str, Any]) -> list[str]:
+    """Every type of the rows and of the pooled counts (which include unmapped sentences)."""
+    results = list(report["pairs"]) + ([report["pooled"]] if "pooled" in report else [])
+    return sorted({name for result in results for name in result["per_type"]})
 
 
 def _as_report(result: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def format_table(report: dict[str, Any], types: Sequence[str] | None = None) -> 
     if "pairs" not in report:
         report = _as_report(report)
     rows = report["pairs"]
-    types = list(types) if types is not None else _all_types(rows)
+    types = list(types) if types is not None else _all_types(report)
     extra: list[tuple[str, dict[str, Any] | None]] = []
     unmapped = report.get("unmapped")
     if unmapped and unmapped.get("scores"):
@@ -275,7 +277,7 @@ def _language_mapping(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _check_types(report: dict[str, Any], types: Sequence[str] | None) -> list[str]:
-    found = _all_types(report["pairs"])
+    found = _all_types(report)
     if types is None:
         return found
     unknown = [t for t in types if t not in found]

@@ -315,9 +315,24 @@ def test_no_datasets(tmp_path):
         load_dataset_configs([str(path)])
 
 
-def test_the_shipped_demo_dataset_config_is_valid():
+def test_the_shipped_demo_dataset_config_is_valid(tmp_path, monkeypatch):
     from conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # so data/demo is not found under the working directory
 
     datasets = load_dataset_configs([str(ROOT / "dataset_configs" / "demo.json")], data_dir="/d")
     assert datasets["multiconer_demo"]["train_data_path"].startswith("/d")
     assert datasets["multiconer_demo"]["tasks"]["ner"]["column_idx"] == -1
+
+
+def test_a_file_missing_under_the_data_root_but_present_here_is_taken_from_here(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "local.conll").write_text("a _ _ O\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "shared.conll").write_text("a _ _ O\n")
+    assert resolve_data_path("local.conll", str(root)) == "local.conll"
+    assert resolve_data_path("shared.conll", str(root)) == str(root / "shared.conll")
+    assert resolve_data_path("absent.conll", str(root)) == str(root / "absent.conll")

@@ -57,7 +57,7 @@ def _reverse_index(lengths: Tensor, steps: int) -> Tensor:
     leaves padding where it is. It is its own inverse, and it makes every reversed sentence
     start at position 0, so the backward recursion needs no per-step masking."""
     positions = torch.arange(steps, device=lengths.device).unsqueeze(1)
-    flipped = positions
+    flipped = lengths.unsqueeze(0) - 1 - positions
     return torch.where(positions < lengths.unsqueeze(0), flipped, positions)
 
 

@@ -184,6 +184,23 @@ def test_viterbi_matches_enumeration(num_tags, lengths, constrained):
         assert paths[b] == best
 
 
+@pytest.mark.parametrize("constrained", [False, True])
+def test_batching_does_not_change_any_sentence(constrained):
+    # Padding must neither leak into a sentence's likelihood nor into its best path.
+    labels = ["O", "B-A", "I-A", "B-B", "I-B"]
+    crf = make_crf(5, bio_transition_constraints(labels) if constrained else None, seed=11)
+    lengths = [10, 1, 0, 7, 3, 10, 2, 5]
+    em = torch.randn(len(lengths), 10, 5) * 3
+    tags = torch.randint(5, (len(lengths), 10))
+    batched_ll = crf.log_likelihood(em, tags, left_mask(lengths, 10))
+    batched_paths = crf.viterbi_decode(em, left_mask(lengths, 10))
+    for b, n in enumerate(lengths):
+        one_mask = left_mask([n], n)
+        alone = crf.log_likelihood(em[b : b + 1, :n], tags[b : b + 1, :n], one_mask)
+        torch.testing.assert_close(batched_ll[b : b + 1], alone, atol=1e-4, rtol=1e-6)
+        assert batched_paths[b] == crf.viterbi_decode(em[b : b + 1, :n], one_mask)[0]
+
+
 def is_valid_bio(labels):
     previous = "O"
     for label in labels:
