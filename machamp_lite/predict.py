@@ -42,8 +42,10 @@ def predict_encoded(
     batch_size: int,
     max_tokens: int,
     device: torch.device | str = "cpu",
+    words: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, list[Any]]:
-    """Predictions for every sentence, in input order, for each of ``tasks``."""
+    """Predictions for every sentence, in input order, for each of ``tasks``. With ``words``,
+    each decoder's ``targets_to_labels`` turns its targets back into labels."""
     model.eval()
     device = torch.device(device)
     encoder = model.encoder
@@ -55,6 +57,10 @@ def predict_encoded(
         for task, values in predicted.items():
             for index, value in zip(batch, values):
                 results[task][index] = value
+    if words is not None:
+        for task in tasks:
+            restore = model.decoders[task].targets_to_labels
+            results[task] = [restore(list(w), r) for w, r in zip(words, results[task])]
     return results
 
 
@@ -104,8 +110,11 @@ class Predictor:
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
     def predict_sentences(self, sentences: Sequence[Sentence], tasks: Sequence[str]) -> dict:
-        encoded = self.model.encoder.subwords.encode_many([s.words for s in sentences])
-        return predict_encoded(self.model, encoded, tasks, *self._batch_settings(), self.device)
+        words = [s.words for s in sentences]
+        encoded = self.model.encoder.subwords.encode_many(words)
+        return predict_encoded(
+            self.model, encoded, tasks, *self._batch_settings(), self.device, words
+        )
 
     def predict_file(
         self,

@@ -41,6 +41,18 @@ class Decoder(nn.Module):
             return "the label is empty"
         return None
 
+    @classmethod
+    def gold_to_targets(cls, words: list[str], labels: Any) -> Any:
+        """What the decoder learns for one sentence, from its words and gold labels. The default
+        is the labels themselves; a lemmatiser would return edit scripts here. Applied before
+        vocabularies are built, so the vocabulary holds targets."""
+        return labels
+
+    @classmethod
+    def targets_to_labels(cls, words: list[str], predicted: Any) -> Any:
+        """The inverse of ``gold_to_targets`` for one sentence's predictions."""
+        return predicted
+
     def labels_to_tensor(self, gold: list[Any], num_words: int) -> torch.Tensor:
         """Gold labels as indices, padded with -100; a label unseen in training gets -100 too."""
         index = self.vocabulary.index

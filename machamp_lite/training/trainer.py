@@ -60,13 +60,28 @@ def peak_memory(device: torch.device) -> dict[str, float]:
 class DatasetSplit:
     """The sentences of one dataset file with their subword encodings."""
 
-    def __init__(self, name: str, path: str, sentences: list[Sentence], tasks: list[str]):
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        sentences: list[Sentence],
+        tasks: list[str],
+        task_types: dict[str, str],
+    ):
         self.name = name
         self.path = path
         self.sentences = sentences
         self.tasks = tasks
         self.encoded: list = []
         self.lengths: list[int] = []
+        # What each task's decoder learns per sentence (its gold_to_targets of the labels).
+        self.targets: dict[str, list[Any]] = {
+            task: [
+                decoders.get(task_types[task]).gold_to_targets(s.words, s.labels[task])
+                for s in sentences
+            ]
+            for task in tasks
+        }
 
 
 def setup_logging(run_dir: Path) -> logging.Handler:
@@ -89,9 +104,8 @@ def build_vocabularies(
 ) -> dict[str, LabelVocabulary]:
     counts: dict[str, Counter] = {name: Counter() for name in tasks}
     for split in train:
-        for sentence in split.sentences:
-            for task in split.tasks:
-                value = sentence.labels[task]
+        for task in split.tasks:
+            for value in split.targets[task]:
                 counts[task].update(value if isinstance(value, list) else [value])
     vocabularies = {}
     for name, spec in tasks.items():
@@ -107,8 +121,7 @@ def warn_unseen_labels(dev: list[DatasetSplit], vocabularies: dict[str, LabelVoc
     for split in dev:
         for task in split.tasks:
             unseen: Counter = Counter()
-            for sentence in split.sentences:
-                value = sentence.labels[task]
+            for value in split.targets[task]:
                 for label in value if isinstance(value, list) else [value]:
                     if label not in vocabularies[task]:
                         unseen[label] += 1
@@ -173,7 +186,7 @@ class Trainer:
     ) -> dict[str, torch.Tensor]:
         gold = {}
         for task in split.tasks:
-            labels = [split.sentences[i].labels[task] for i in batch]
+            labels = [split.targets[task][i] for i in batch]
             gold[task] = (
                 self.model.decoders[task].labels_to_tensor(labels, num_words).to(self.device)
             )
@@ -244,6 +257,7 @@ class Trainer:
                 int(prediction.get("batch_size", 64)),
                 int(prediction.get("max_tokens", 4096)),
                 self.device,
+                [s.words for s in split.sentences],
             )
             predictions[split.name] = predicted
             for task in split.tasks:
@@ -365,15 +379,16 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
     train, dev = [], []
     for name, dataset in datasets.items():
         tasks = list(dataset["tasks"])
+        task_types = {task: spec["task_type"] for task, spec in dataset["tasks"].items()}
         paths = dataset["train_data_path"]
         paths = paths if isinstance(paths, list) else [paths]
         sentences = [s for path in paths for s in read_dataset_file(dataset, path)]
-        train.append(DatasetSplit(name, ", ".join(paths), sentences, tasks))
+        train.append(DatasetSplit(name, ", ".join(paths), sentences, tasks, task_types))
         if dataset.get("dev_data_path"):
             paths = dataset["dev_data_path"]
             paths = paths if isinstance(paths, list) else [paths]
             sentences = [s for path in paths for s in read_dataset_file(dataset, path)]
-            dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks))
+            dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks, task_types))
     return train, dev
 
 
