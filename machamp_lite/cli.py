@@ -18,7 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model from dataset and parameter configs")
-    train.add_argument("--dataset_configs", nargs="+", required=True, metavar="CONFIG")
+    train.add_argument("--dataset_configs", nargs="+", default=None, metavar="CONFIG")
+    train.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last complete checkpoint",
+    )
     train.add_argument(
         "--parameters_config",
         default=None,
@@ -88,6 +94,7 @@ def run_train(args) -> None:
         args.data_dir,
         args.override,
         args.threads,
+        args.resume,
     )
     print(f"model saved in {run_dir / 'model'}")
 

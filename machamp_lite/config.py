@@ -45,15 +45,42 @@ DATASET_DEFAULTS = {
 TASK_KEYS = {"task_type", "column_idx", "metric", "loss_weight"}
 
 
+IMPORT_PATH_ENV = "MACHAMP_CONFIG_IMPORT_PATH"
+
+
+def _import_guard(root: Path):
+    """A jsonnet import callback that only reads files inside the config's own folder (or the
+    folders listed in $MACHAMP_CONFIG_IMPORT_PATH): configs are data, and a config downloaded
+    with a model must not read arbitrary files of the machine."""
+    allowed = [root.resolve()] + [
+        Path(p).resolve() for p in os.environ.get(IMPORT_PATH_ENV, "").split(os.pathsep) if p
+    ]
+
+    def callback(directory: str, relative: str) -> tuple[str, bytes]:
+        target = (Path(directory) / relative).resolve()
+        if not any(target == a or a in target.parents for a in allowed):
+            raise RuntimeError(
+                f"import {relative!r} leaves the config's folder {root}; put the imported file "
+                f"beside the config or add its folder to ${IMPORT_PATH_ENV}"
+            )
+        if not target.is_file():
+            raise RuntimeError(f"imported file not found: {target}")
+        return str(target), target.read_bytes()
+
+    return callback
+
+
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Evaluate a JSON or jsonnet file (comments, trailing commas, variables, imports) to a dict."""
+    """Evaluate a JSON or jsonnet file (comments, trailing commas, variables, imports) to a dict.
+
+    Evaluation has no native callbacks, and imports stay inside the config's folder."""
     import _jsonnet
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        text = _jsonnet.evaluate_file(str(path))
+        text = _jsonnet.evaluate_file(str(path), import_callback=_import_guard(path.parent))
     except RuntimeError as error:
         raise ConfigError(f"{path}: not valid JSON/jsonnet: {str(error).strip()}") from None
     value = json.loads(text)
@@ -258,9 +285,10 @@ def validate_dataset(
         if isinstance(value, list):  # a list of training files is read as their union
             if not value or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}: key {key!r} must be a path or a list of paths")
-            result[key] = [resolve_data_path(v, data_dir) for v in value]
+            result[key] = [os.path.abspath(resolve_data_path(v, data_dir)) for v in value]
         elif value:
-            result[key] = resolve_data_path(value, data_dir)
+            # Absolute, so the resolved copy in the run directory works from any directory.
+            result[key] = os.path.abspath(resolve_data_path(value, data_dir))
     if result["separator"] not in ("whitespace", "tab"):
         raise ConfigError(f'{where}: key \'separator\' must be "whitespace" or "tab"')
     for task_name, task in result["tasks"].items():

@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-from conftest import write
 
 from machamp_lite.config import (
     DATA_DIR_ENV,
@@ -19,6 +18,8 @@ from machamp_lite.config import (
     resolve_data_path,
 )
 from machamp_lite.errors import ConfigError
+
+from conftest import write
 
 DEFAULTS = json.loads(DEFAULT_PARAMS_PATH.read_text(encoding="utf-8"))
 
@@ -336,3 +337,28 @@ def test_a_file_missing_under_the_data_root_but_present_here_is_taken_from_here(
     assert resolve_data_path("local.conll", str(root)) == "local.conll"
     assert resolve_data_path("shared.conll", str(root)) == str(root / "shared.conll")
     assert resolve_data_path("absent.conll", str(root)) == str(root / "absent.conll")
+
+
+def test_jsonnet_imports_may_not_leave_the_configs_folder(tmp_path, monkeypatch):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read")
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "lib.libsonnet").write_text("{lr: 0.5}")
+    (folder / "good.jsonnet").write_text("local lib = import 'lib.libsonnet'; {training: lib}")
+    (folder / "bad.jsonnet").write_text("{text: importstr '../secret.txt'}")
+    assert load_config_file(folder / "good.jsonnet") == {"training": {"lr": 0.5}}
+    with pytest.raises(ConfigError, match="leaves the config's folder"):
+        load_config_file(folder / "bad.jsonnet")
+    monkeypatch.setenv("MACHAMP_CONFIG_IMPORT_PATH", str(tmp_path))
+    assert load_config_file(folder / "bad.jsonnet") == {"text": "do not read"}
+
+
+def test_every_shipped_dataset_config_loads(tmp_path):
+    from conftest import ROOT
+
+    for path in sorted((ROOT / "dataset_configs").glob("*.json")):
+        datasets = load_dataset_configs([str(path)], data_dir=str(tmp_path))
+        assert datasets, path
+        for dataset in datasets.values():
+            assert all(t["task_type"] == "seq_bio" for t in dataset["tasks"].values()), path

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, ROOT
 
 from machamp_lite.cli import main
 from machamp_lite.decoders.crf_tagger import bio_label_problem
 from machamp_lite.evaluation import evaluate_files
 from machamp_lite.predict import Predictor
+
+from conftest import DEMO, ROOT
 
 
 def only_run_dir(output_dir: Path) -> Path:

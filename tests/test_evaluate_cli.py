@@ -9,11 +9,12 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, SHARED_DATA, needs_shared_data, write
 
 from machamp_lite.cli import main
 from machamp_lite.evaluate_cli import format_table
 from machamp_lite.evaluation import evaluate_files
+
+from conftest import ROOT, SHARED_DATA, needs_shared_data, write
 
 
 def conll(sentences, ids=None) -> str:

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +25,8 @@ from machamp_lite.evaluation import (
     short_name,
     unique_names,
 )
+
+from conftest import write
 
 TYPES = ("PER", "LOC", "CORP")
 

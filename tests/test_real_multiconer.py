@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATA, needs_shared_data, write
 
 import machamp_lite
 from machamp_lite.evaluation import evaluate_files
+
+from conftest import SHARED_DATA, needs_shared_data, write
 
 pytestmark = [pytest.mark.slow, needs_shared_data()]
 

@@ -9,11 +9,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import write
 
 import machamp_lite
 from machamp_lite.errors import ConfigError, RegistryError
 from machamp_lite.predict import Predictor
+
+from conftest import write
 
 CONLL = "# id s{n}\tdomain=x\nanna _ _ B-PER\nlives _ _ O\nin _ _ O\nberlin _ _ B-LOC\n\n"
 

@@ -81,9 +81,11 @@ class _LogLikelihood(torch.autograd.Function):
     which is what makes the loss cheap. Scores are shifted by their maxima before being
     exponentiated and the forward vector is renormalised at every step, so a state is only lost
     when its weight falls below about e^-700 of the total (float32 log-space arithmetic already
-    rounds away anything below e^-17 of a sum). The gradient is the exact difference between
-    the gold path's indicator counts and the marginals, which come from the scaled backward
-    algorithm; that is cheaper than replaying a per-step autograd graph.
+    rounds away anything below e^-16 of a sum). Should that empty a whole step (scores that far
+    apart, or no allowed path), the result is not finite and the caller redoes it in log space.
+    The gradient is the exact difference between the gold path's indicator counts and the
+    marginals, which come from the scaled backward algorithm; that is cheaper than replaying a
+    per-step autograd graph.
 
     Inputs: emissions [B, T, K] (any float dtype), tags [B, T] (long, 0 on padding), mask
     [B, T] (bool, left-aligned), lengths [B], raw transition [K, K], start [K] and end [K]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import random
 import resource
+import signal
 import time
 import warnings
 from collections import Counter
@@ -28,6 +30,13 @@ from ..errors import ConfigError, DataError
 from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from ..predict import input_length, move, predict_encoded
 from ..registry import decoders, import_plugin_modules, metrics
+from .checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    random_states,
+    restore_random_states,
+    save_checkpoint,
+)
 from .optimization import build_optimizer, build_scheduler
 from .selection import best_epoch, summed_score
 
@@ -173,6 +182,32 @@ class Trainer:
             self.optimizer, steps_per_epoch * self.num_epochs, training["learning_rate_scheduler"]
         )
         self.history: list[dict[str, Any]] = []
+        self.best_sum: float | None = None
+        self.completed_epochs = 0
+        self.steps = 0
+        # Fault injection for the kill-and-resume test: SIGKILL this process after N steps.
+        self.kill_at_step = int(os.environ.get("MACHAMP_LITE_FAULT_KILL_AT_STEP", "0"))
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything besides the weights that an exact resume needs."""
+        return {
+            "epoch": self.completed_epochs,
+            "steps": self.steps,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "random": random_states(self.rng),
+            "history": self.history,
+            "best_sum": self.best_sum,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        restore_random_states(state["random"], self.rng)
+        self.history = list(state["history"])
+        self.best_sum = state["best_sum"]
+        self.completed_epochs = int(state["epoch"])
+        self.steps = int(state["steps"])
 
     def _epoch_batches(self) -> list[tuple[str, list[int]]]:
         per_dataset = {
@@ -229,6 +264,9 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            self.steps += 1
+            if self.kill_at_step and self.steps == self.kill_at_step:
+                os.kill(os.getpid(), signal.SIGKILL)
             for task, value in losses.items():
                 totals[task] += value.item() * len(batch)
             sentences += len(batch)
@@ -293,9 +331,10 @@ class Trainer:
                 )
 
     def fit(self) -> dict[str, Any]:
-        started = time.time()
-        best_sum = None
-        for epoch in range(1, self.num_epochs + 1):
+        """Train the remaining epochs; after each, score dev, keep the best model and write a
+        resumable checkpoint."""
+        started = time.time() - sum(r.get("epoch_seconds", 0.0) for r in self.history)
+        for epoch in range(self.completed_epochs + 1, self.num_epochs + 1):
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
             epoch_start = time.time()
@@ -303,6 +342,7 @@ class Trainer:
             record.update(self.train_epoch(epoch))
             record["train_seconds"] = time.time() - epoch_start
             record["learning_rate"] = self.scheduler.get_last_lr()[0]
+            predictions = None
             if self.dev:
                 eval_start = time.time()
                 scores, predictions = self.evaluate()
@@ -313,13 +353,12 @@ class Trainer:
                 record["dev_sum"] = None
             record["epoch_seconds"] = time.time() - epoch_start
             record.update(peak_memory(self.device))
-            improved = self.dev and (best_sum is None or record["dev_sum"] > best_sum)
-            if improved:
-                best_sum = record["dev_sum"]
+            if not self.dev or self.best_sum is None or record["dev_sum"] > self.best_sum:
+                self.best_sum = record["dev_sum"]
                 self.save(predictions)
-            elif not self.dev:
-                self.save(None)
             self.history.append(record)
+            self.completed_epochs = epoch
+            save_checkpoint(self.run_dir, epoch, self.model, self.training_state())
             self.write_metrics(started)
             logger.info(self.describe(record))
         summary = self.write_metrics(started)
@@ -404,7 +443,7 @@ def make_run_dir(output_dir: str, name: str | None) -> Path:
 
 
 def train(
-    dataset_configs: list[str],
+    dataset_configs: list[str] | None = None,
     parameters_config: str | None = None,
     name: str | None = None,
     output_dir: str = "logs",
@@ -413,23 +452,35 @@ def train(
     data_dir: str | None = None,
     overrides: list[str] | None = None,
     threads: int | None = None,
+    resume: str | None = None,
 ) -> Path:
     """Train a model from config files and return the run directory (``RUN/model`` is the
-    archive, ``RUN/metrics.json`` the per-epoch report)."""
-    overrides = list(overrides or [])
-    params = load_params(
-        parameters_config, [o for o in overrides if not _is_dataset_override(o, dataset_configs)]
-    )
+    archive, ``RUN/metrics.json`` the per-epoch report). With ``resume=RUN_DIR`` an interrupted
+    run continues from its last complete checkpoint, with the configs it was started with."""
+    checkpoint = None
+    if resume:
+        run_dir = Path(resume)
+        params, datasets = _resolved_configs(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise ConfigError(f"{run_dir}: no complete checkpoint to resume from; start a new run")
+    else:
+        if not dataset_configs:
+            raise ConfigError("give --dataset_configs (or --resume RUN_DIR)")
+        overrides = list(overrides or [])
+        params = load_params(
+            parameters_config,
+            [o for o in overrides if not _is_dataset_override(o, dataset_configs)],
+        )
+        datasets = load_dataset_configs(dataset_configs, data_dir, overrides)
+        params["random_seed"] = params["random_seed"] if seed is None else seed
     import_plugin_modules(params.get("plugins", []), "parameters config")
-    datasets = load_dataset_configs(dataset_configs, data_dir, overrides)
     for dataset in datasets.values():
         import_plugin_modules(dataset.get("plugins", []), dataset["source"])
     tasks = collect_tasks(datasets)
     if threads:
         torch.set_num_threads(threads)
-    seed = params["random_seed"] if seed is None else seed
-    params["random_seed"] = seed
-    set_seed(seed)
+    set_seed(params["random_seed"])
     torch_device = pick_device(device)
     train_splits, dev_splits = read_splits(datasets)
 
@@ -437,11 +488,13 @@ def train(
     # Build the model before the run directory exists, so a model that cannot be loaded leaves
     # nothing behind.
     model = build_model(params, tasks, vocabularies)
-    run_dir = make_run_dir(output_dir, name)
+    if checkpoint is None:
+        run_dir = make_run_dir(output_dir, name)
     handler = setup_logging(run_dir)
     try:
-        write_json(run_dir / "params.json", params)
-        write_json(run_dir / "datasets.json", datasets)
+        if checkpoint is None:
+            write_json(run_dir / "params.json", params)
+            write_json(run_dir / "datasets.json", datasets)
         logger.info("run directory %s, device %s", run_dir, describe_device(torch_device))
         warn_unseen_labels(dev_splits, vocabularies)
         encoder = model.encoder
@@ -454,7 +507,6 @@ def train(
             sum(len(s.sentences) for s in train_splits + dev_splits),
             time.time() - tokenize_start,
         )
-        model.to(torch_device)
         trainer = Trainer(
             model,
             params,
@@ -465,13 +517,32 @@ def train(
             dev_splits,
             run_dir,
             torch_device,
-            seed,
+            params["random_seed"],
         )
+        if checkpoint is not None:
+            state = load_checkpoint(checkpoint, model)
+            trainer.restore(state)
+            logger.info("resumed from %s (epoch %d done)", checkpoint, trainer.completed_epochs)
+        model.to(torch_device)
         trainer.fit()
     finally:
         logger.removeHandler(handler)
         handler.close()
     return run_dir
+
+
+def _resolved_configs(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    import json
+
+    try:
+        params = json.loads((run_dir / "params.json").read_text(encoding="utf-8"))
+        datasets = json.loads((run_dir / "datasets.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"{run_dir}: not a resumable run directory (params.json and datasets.json are "
+            f"written when a run starts): {error}"
+        ) from None
+    return params, datasets
 
 
 def _is_dataset_override(override: str, dataset_configs: list[str]) -> bool:

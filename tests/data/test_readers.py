@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SHARED_DATA, needs_shared_data, write
 
 from machamp_lite.config import validate_dataset
 from machamp_lite.data.dataset import normalize_bio, read_dataset_file
@@ -11,6 +10,8 @@ from machamp_lite.data.readers import ColumnReader, ConlluReader, SentenceTsvRea
 from machamp_lite.data.sentence import TaskColumn
 from machamp_lite.decoders.crf_tagger import bio_label_problem
 from machamp_lite.errors import DataError
+
+from conftest import SHARED_DATA, needs_shared_data, write
 
 NER_LAST = {"ner": {"task_type": "seq_bio", "column_idx": -1}}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write
 
 from machamp_lite.config import validate_dataset
 from machamp_lite.data.dataset import read_dataset_file
@@ -15,6 +14,8 @@ from machamp_lite.data.writers import (
     write_token_label,
 )
 from machamp_lite.errors import DataError
+
+from conftest import write
 
 MULTICONER = (
     "\n"

@@ -1,0 +1,161 @@
+"""Crash safety: a run killed with SIGKILL mid-epoch and resumed ends exactly like the same run
+left alone; half-written checkpoints are never used; old checkpoints are removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from machamp_lite.errors import ConfigError
+from machamp_lite.training.checkpoint import STATE, WEIGHTS, latest_checkpoint
+
+from conftest import ROOT, write
+
+
+def train_command(config: Path, params: Path, output: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "machamp_lite",
+        "train",
+        "--dataset_configs",
+        str(config),
+        "--parameters_config",
+        str(params),
+        "--output_dir",
+        str(output),
+        "--name",
+        "r",
+        "--seed",
+        "5",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
+
+
+def run(command: list[str], kill_at_step: int = 0) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        MACHAMP_LITE_FAULT_KILL_AT_STEP=str(kill_at_step),
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+    )
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture
+def small_run_inputs(tmp_path, tiny_model):
+    params = write(
+        tmp_path / "params.json",
+        json.dumps(
+            {
+                "transformer_model": str(tiny_model),
+                "encoder": {"max_input_length": 64},
+                "batching": {"batch_size": 32},
+                "training": {"num_epochs": 3, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
+            }
+        ),
+    )
+    config = write(
+        tmp_path / "data.json",
+        json.dumps(
+            {
+                "demo": {
+                    "train_data_path": str(ROOT / "data/demo/multiconer_demo_train.conll"),
+                    "dev_data_path": str(ROOT / "data/demo/multiconer_demo_dev.conll"),
+                    "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
+                }
+            }
+        ),
+    )
+    return config, params
+
+
+def single_run_dir(output: Path) -> Path:
+    (run_dir,) = [p for p in output.glob("r/*") if p.is_dir()]
+    return run_dir
+
+
+def comparable(metrics: dict) -> list[dict]:
+    """Epoch records without the wall-clock and memory fields, which differ between runs."""
+    drop = ("seconds", "peak_")
+    return [
+        {k: v for k, v in e.items() if not any(d in k for d in drop)} for e in metrics["epochs"]
+    ]
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, small_run_inputs):
+    config, params = small_run_inputs
+    straight = run(train_command(config, params, tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    # 240 demo sentences in batches of at most 32: 8 steps per epoch; step 12 is mid-epoch 2.
+    killed = run(train_command(config, params, tmp_path / "killed"), kill_at_step=12)
+    assert killed.returncode == -signal.SIGKILL
+    run_dir = single_run_dir(tmp_path / "killed")
+    assert latest_checkpoint(run_dir).name == "epoch-001"
+    resumed = run(
+        [
+            sys.executable,
+            "-m",
+            "machamp_lite",
+            "train",
+            "--resume",
+            str(run_dir),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+    a = json.loads((single_run_dir(tmp_path / "straight") / "metrics.json").read_text())
+    b = json.loads((run_dir / "metrics.json").read_text())
+    assert a["best_epoch"] == b["best_epoch"]
+    assert comparable(a) == comparable(b)
+    from safetensors.torch import load_file
+
+    wa = load_file(str(single_run_dir(tmp_path / "straight") / "model" / WEIGHTS))
+    wb = load_file(str(run_dir / "model" / WEIGHTS))
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # bit-identical
+    last_a = load_file(str(latest_checkpoint(single_run_dir(tmp_path / "straight")) / WEIGHTS))
+    last_b = load_file(str(latest_checkpoint(run_dir) / WEIGHTS))
+    assert all(torch.equal(last_a[k], last_b[k]) for k in last_a)
+    # Only the newest checkpoint is kept.
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["epoch-003"]
+
+
+def test_a_half_written_checkpoint_is_never_picked_up(tmp_path):
+    folder = tmp_path / "checkpoints"
+    complete = folder / "epoch-001"
+    complete.mkdir(parents=True)
+    (complete / WEIGHTS).write_bytes(b"x")
+    (complete / STATE).write_bytes(b"x")
+    (folder / ".epoch-002.abc123").mkdir()  # a crash during the write of epoch 2
+    (folder / ".epoch-002.abc123" / WEIGHTS).write_bytes(b"x")
+    (folder / "epoch-003").mkdir()  # a folder without its state file
+    (folder / "epoch-003" / WEIGHTS).write_bytes(b"x")
+    assert latest_checkpoint(tmp_path) == complete
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    import machamp_lite
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "params.json").write_text("{}")
+    (run_dir / "datasets.json").write_text("{}")
+    with pytest.raises(ConfigError, match="no complete checkpoint"):
+        machamp_lite.train(resume=str(run_dir))
+    with pytest.raises(ConfigError, match="not a resumable run directory"):
+        machamp_lite.train(resume=str(tmp_path / "missing"))
