@@ -27,7 +27,11 @@ def task_columns(dataset: dict[str, Any]) -> list[TaskColumn]:
             )
         columns.append(
             TaskColumn(
-                name, task["column_idx"], level, getattr(decoder_class, "validate_label", None)
+                name,
+                task["column_idx"],
+                level,
+                getattr(decoder_class, "validate_label", None),
+                getattr(decoder_class, "label_width", 1),
             )
         )
     return columns

@@ -123,7 +123,7 @@ class ColumnReader:
         text = read_text(path, self.encoding)
         sentences: list[Sentence] = []
         token_tasks = [t for t in tasks if t.level == "token"]
-        label_columns = [t.column_idx for t in token_tasks] if require_labels else []
+        label_columns = [c for t in token_tasks for c in t.columns] if require_labels else []
         width = _min_width([self.word_idx], label_columns)
         words: list[str] = []
         numbers: list[int] = []
@@ -173,7 +173,7 @@ class ColumnReader:
             numbers.append(number)
             if require_labels:
                 for task in token_tasks:
-                    label = fields[task.column_idx].strip()
+                    label = "\t".join(fields[c].strip() for c in task.columns)
                     _check_label(task, label, path, number)
                     labels[task.name].append(label)
         finish()
@@ -250,23 +250,26 @@ class ConlluReader:
                 for task in tasks:
                     if task.level != "token":
                         continue
-                    if not 0 <= task.column_idx < len(CONLLU_FIELDS):
-                        raise DataError(
-                            f"task {task.name!r}: column_idx {task.column_idx} is not one of the "
-                            "ten CoNLL-U columns (0-9)",
-                            path,
-                            number,
-                        )
-                    field = CONLLU_FIELDS[task.column_idx]
-                    if field not in token:  # conllu reads a short line without complaint
-                        raise DataError(
-                            f"expected the ten tab-separated CoNLL-U columns; column "
-                            f"{task.column_idx} ({field}) of task {task.name!r} is missing",
-                            path,
-                            number,
-                        )
-                    value = token[field]
-                    label = "_" if value is None else _conllu_value(value)
+                    values = []
+                    for column in task.columns:
+                        if not 0 <= column < len(CONLLU_FIELDS):
+                            raise DataError(
+                                f"task {task.name!r}: column {column} is not one of the "
+                                "ten CoNLL-U columns (0-9)",
+                                path,
+                                number,
+                            )
+                        field = CONLLU_FIELDS[column]
+                        if field not in token:  # conllu reads a short line without complaint
+                            raise DataError(
+                                f"expected the ten tab-separated CoNLL-U columns; column "
+                                f"{column} ({field}) of task {task.name!r} is missing",
+                                path,
+                                number,
+                            )
+                        value = token[field]
+                        values.append("_" if value is None else _conllu_value(value))
+                    label = "\t".join(values)
                     _check_label(task, label, path, number)
                     labels[task.name].append(label)
         comments = [line for line in block if line.startswith("#")]
@@ -298,7 +301,7 @@ class SentenceTsvReader:
             if not line.strip():
                 continue
             fields = line.split("\t")
-            label_columns = [t.column_idx for t in tasks] if require_labels else []
+            label_columns = [c for t in tasks for c in t.columns] if require_labels else []
             width = _min_width(self.sent_idxs, label_columns)
             if len(fields) < width or _label_on_word(len(fields), self.sent_idxs, label_columns):
                 raise DataError(
@@ -312,7 +315,7 @@ class SentenceTsvReader:
             labels = {}
             if require_labels:
                 for task in tasks:
-                    label = fields[task.column_idx].strip()
+                    label = "\t".join(fields[c].strip() for c in task.columns)
                     _check_label(task, label, path, number)
                     labels[task.name] = label
             sentences.append(Sentence(words, labels, path, [number] * len(words)))

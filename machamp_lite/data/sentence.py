@@ -36,10 +36,18 @@ class Sentence:
 class TaskColumn:
     """What a reader needs to know about a task: where its label is and how to check it.
 
-    ``validate`` returns an error message for a malformed label, or ``None``.
+    ``validate`` returns an error message for a malformed label, or ``None``. ``width`` is the
+    number of adjacent columns, ending at ``column_idx``, whose fields (joined with tabs) make up
+    one label, e.g. 2 for a dependency task's head and deprel.
     """
 
     name: str
     column_idx: int
     level: str = "token"  # "token" or "sentence"
     validate: Any = None
+    width: int = 1
+
+    @property
+    def columns(self) -> list[int]:
+        """The label's columns, ``column_idx`` last."""
+        return [self.column_idx - self.width + 1 + k for k in range(self.width)]

@@ -73,9 +73,9 @@ def write_in_place(
     """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
 
     ``predictions[task][i]`` holds the labels of ``sentences[i]``, one per word; ``columns`` maps
-    a task to its column index. With ``last_line`` (when only the first sentences of a file
-    were read) the copy stops at the blank line after that line, so no unpredicted sentence
-    is written with its input labels.
+    a task to its column index (a label of k tab-joined fields fills the k columns ending there).
+    With ``last_line`` (when only the first sentences of a file were read) the copy stops at the
+    blank line after that line, so no unpredicted sentence is written with its input labels.
     """
     check_not_input(input_path, output_path)
     by_line: dict[int, list[tuple[int, str]]] = {}
@@ -96,7 +96,11 @@ def write_in_place(
             ending = "\n" if number > 1 else ""
             line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
             for column, label in by_line.get(number, ()):
-                line = replace_field(line, column, label, separator)
+                # A label with tabs (dependency: head and deprel) fills the columns ending at
+                # its task's column, as readers join them; no read label contains a tab.
+                parts = label.split("\t")
+                for offset, part in enumerate(parts, start=1 - len(parts)):
+                    line = replace_field(line, column + offset, part, separator)
             yield ending + line + cr
 
     atomic_write(

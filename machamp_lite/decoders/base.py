@@ -28,6 +28,10 @@ class Decoder(nn.Module):
     level = "token"
     default_metric = "accuracy"
     complete_bio = False
+    # How many adjacent columns, ending at ``column_idx``, make up one label. With more than one
+    # (dependency: head and deprel) readers join the fields with tabs and writers split
+    # predictions on tabs back into those columns.
+    label_width = 1
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary):
         super().__init__()
@@ -52,6 +56,13 @@ class Decoder(nn.Module):
     def targets_to_labels(cls, words: list[str], predicted: Any) -> Any:
         """The inverse of ``gold_to_targets`` for one sentence's predictions."""
         return predicted
+
+    @classmethod
+    def vocabulary_items(cls, targets: Any) -> list[Any]:
+        """The values of one sentence's targets that the task's label vocabulary counts: by
+        default each label. A multi-label tagger counts single labels, a parser only relations,
+        a regressor nothing."""
+        return targets if isinstance(targets, list) else [targets]
 
     def labels_to_tensor(self, gold: list[Any], num_words: int) -> torch.Tensor:
         """Gold labels as indices, padded with -100; a label unseen in training gets -100 too."""

@@ -81,6 +81,7 @@ class DatasetSplit:
         self.path = path
         self.sentences = sentences
         self.tasks = tasks
+        self.decoder_classes = {task: decoders.get(task_types[task]) for task in tasks}
         self.encoded: list = []
         self.lengths: list[int] = []
         # What each task's decoder learns per sentence (its gold_to_targets of the labels).
@@ -115,7 +116,7 @@ def build_vocabularies(
     for split in train:
         for task in split.tasks:
             for value in split.targets[task]:
-                counts[task].update(value if isinstance(value, list) else [value])
+                counts[task].update(split.decoder_classes[task].vocabulary_items(value))
     vocabularies = {}
     for name, spec in tasks.items():
         decoder_class = decoders.get(spec.task_type)
@@ -131,7 +132,7 @@ def warn_unseen_labels(dev: list[DatasetSplit], vocabularies: dict[str, LabelVoc
         for task in split.tasks:
             unseen: Counter = Counter()
             for value in split.targets[task]:
-                for label in value if isinstance(value, list) else [value]:
+                for label in split.decoder_classes[task].vocabulary_items(value):
                     if label not in vocabularies[task]:
                         unseen[label] += 1
             if unseen:
