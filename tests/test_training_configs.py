@@ -155,3 +155,19 @@ def test_an_unknown_parameter_key_fails_before_training(tmp_path, tiny_params):
             output_dir=str(tmp_path / "logs"),
             overrides=["training.optimzer.lr=0.1"],
         )
+
+
+def test_a_hub_name_that_is_not_cached_fails_fast_offline(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from machamp_lite.errors import ModelLoadError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    with pytest.raises(ModelLoadError, match="not in the Hugging Face cache"):
+        machamp_lite.train(
+            [str(config)],
+            output_dir=str(tmp_path / "logs"),
+            overrides=["transformer_model=some-org/not-cached-model"],
+        )
+    assert not (tmp_path / "logs").exists()

@@ -41,7 +41,7 @@ def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
     name_or_path = resolve_model_path(name_or_path)
-
+    check_model_available(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
     except Exception as error:  # transformers raises OSError, ValueError, ... for a missing model
@@ -52,6 +52,43 @@ def load_tokenizer(name_or_path: str):
             "machamp-lite needs one for word alignment"
         )
     return tokenizer
+
+
+def check_model_available(name_or_path: str) -> None:
+    """Fail in a second, not after a minute of download retries, when a model is neither a
+    local folder, nor in the Hugging Face cache, nor reachable on the hub."""
+    if os.path.isdir(name_or_path):
+        if not os.path.isfile(os.path.join(name_or_path, "config.json")):
+            raise ModelLoadError(
+                f"transformer_model {name_or_path!r} is a folder without config.json; give the "
+                "folder that save_pretrained wrote"
+            )
+        return
+    looks_like_path = name_or_path.startswith(("/", ".", "~")) or os.sep + os.sep in name_or_path
+    if looks_like_path or name_or_path.count("/") > 1:
+        raise ModelLoadError(f"transformer_model {name_or_path!r}: no such folder")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
+        return
+    if constants.HF_HUB_OFFLINE or not _hub_reachable(constants.ENDPOINT):
+        raise ModelLoadError(
+            f"transformer_model {name_or_path!r} is not a local folder, not in the Hugging Face "
+            "cache, and the hub cannot be reached from here. Download it on a machine with "
+            "internet access (save_pretrained) and give the folder's path."
+        )
+
+
+def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _not_found_message(name_or_path: str, error: Exception) -> str:
