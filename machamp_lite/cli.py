@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="e.g. training.optimizer.lr=1e-5 training.num_epochs=4",
     )
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (runs torchrun; one per GPU, or gloo on CPU)",
+    )
 
     predict = commands.add_parser("predict", help="label a file with a trained model")
     predict.add_argument("model_dir")
@@ -77,12 +83,49 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("evaluate", help="span precision, recall and F1 of predictions")
     )
 
-    commands.add_parser("components", help="list registered readers, encoders, decoders, metrics")
+    components = commands.add_parser(
+        "components", help="list registered readers, encoders, decoders, metrics"
+    )
+    components.add_argument("--json", action="store_true", help="print JSON instead of text")
+    components.add_argument(
+        "--plugins", nargs="+", default=[], metavar="MODULE", help="import these modules first"
+    )
     return parser
+
+
+def launch_torchrun(args) -> int:
+    """Re-run this command under torchrun with ``--nproc`` processes (PyTorch's own launcher)."""
+    import subprocess
+
+    argv = list(args.argv)
+    for i, item in enumerate(argv):
+        if item == "--nproc":
+            del argv[i : i + 2]
+            break
+        if item.startswith("--nproc="):
+            del argv[i]
+            break
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={args.nproc}",
+        "-m",
+        "machamp_lite",
+        *argv,
+    ]
+    return subprocess.run(command).returncode
 
 
 def run_train(args) -> None:
     from .training.trainer import train
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        code = launch_torchrun(args)
+        if code:
+            raise SystemExit(code)
+        return
 
     run_dir = train(
         args.dataset_configs,
@@ -96,7 +139,8 @@ def run_train(args) -> None:
         args.threads,
         args.resume,
     )
-    print(f"model saved in {run_dir / 'model'}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"model saved in {run_dir / 'model'}")
 
 
 def run_predict(args) -> None:
@@ -120,20 +164,21 @@ def run_evaluate(args) -> None:
 
 
 def run_components(args) -> None:
-    from .registry import decoders, describe_parameters, encoders, metrics, readers
+    import json
 
-    for registry in (readers, encoders, decoders, metrics):
-        print(f"{registry.kind}s:")
-        for name, component in registry.items():
-            params = ", ".join(
-                f"{p['name']}={p['default']}" for p in describe_parameters(component)
-            )
-            print(f"  {name}: {params}")
+    from .reference import describe_components, format_components
+    from .registry import import_plugin_modules, load_plugins
+
+    load_plugins()
+    import_plugin_modules(args.plugins, "--plugins")
+    listing = describe_components()
+    print(json.dumps(listing, indent=2) if args.json else format_components(listing))
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .data.batching import make_batches
-from .data.dataset import read_dataset_file, task_columns
+from .data.dataset import read_dataset_file, reader_name, task_columns
 from .data.readers import read_text
 from .data.sentence import Sentence
 from .data.tokenization import EncodedSentence
@@ -126,6 +126,8 @@ class Predictor:
     ) -> int:
         """Label a file; returns the number of sentences. The output is written atomically."""
         config = self.dataset(dataset)
+        if Path(output_path).is_dir():
+            raise DataError("is a directory; give the output a file name", output_path)
         if Path(output_path).exists():
             check_not_input(input_path, output_path)
         if raw_text:
@@ -142,14 +144,19 @@ class Predictor:
             writer(output_path, sentences, predicted[token_tasks[0]])
         else:
             columns = {c.name: c.column_idx for c in task_columns(config) if c.level == "token"}
+            separator, word_idx = config.get("separator", "whitespace"), config.get("word_idx", 0)
+            if reader_name(config, input_path) == "conllu":
+                # CoNLL-U columns are tab-separated, and a FORM may hold spaces.
+                separator, word_idx = "tab", word_idx or 1
             write_in_place(
                 input_path,
                 output_path,
                 sentences,
                 {t: predicted[t] for t in token_tasks},
                 columns,
-                config.get("separator", "whitespace"),
+                separator,
                 config.get("encoding", "utf-8"),
+                word_idx=word_idx,
             )
         return len(sentences)
 

@@ -117,10 +117,12 @@ def describe_parameters(component: Callable[..., Any]) -> list[dict[str, str]]:
         annotation = param.annotation
         if annotation is param.empty:
             type_name = ""
-        elif isinstance(annotation, str):
+        elif isinstance(annotation, str):  # postponed (``from __future__ import annotations``)
             type_name = annotation
-        else:
-            type_name = getattr(annotation, "__name__", str(annotation))
+        elif isinstance(annotation, type):
+            type_name = annotation.__name__
+        else:  # ``Optional[int]``, ``Sequence[int]``, ``int | None``: in full, not ``Optional``
+            type_name = inspect.formatannotation(annotation).replace("collections.abc.", "")
         default = "(required)" if param.default is param.empty else repr(param.default)
         rows.append({"name": name, "type": type_name, "default": default})
     return rows
@@ -155,9 +157,15 @@ def load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    from importlib.metadata import entry_points
-
     from . import components  # noqa: F401  (registers the built-in components)
+
+    load_entry_point_plugins()
+
+
+def load_entry_point_plugins() -> None:
+    """Import every installed ``machamp_lite.plugins`` entry point (again: a module that is
+    already imported is not re-run), e.g. after a package was installed into this process."""
+    from importlib.metadata import entry_points
 
     for entry in entry_points(group=PLUGIN_ENTRY_POINT_GROUP):
         try:

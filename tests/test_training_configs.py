@@ -171,3 +171,32 @@ def test_a_hub_name_that_is_not_cached_fails_fast_offline(tmp_path, monkeypatch)
             overrides=["transformer_model=some-org/not-cached-model"],
         )
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_finite_losses(tmp_path, tiny_params, precision):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    run = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "logs"),
+        overrides=[f"training.precision={precision}"],
+    )
+    metrics = json.loads((run / "metrics.json").read_text())
+    import math
+
+    assert all(math.isfinite(e["train_loss"]) for e in metrics["epochs"])
+    if precision == "bf16":  # fp16's loss scaler skips its first steps while it calibrates
+        assert metrics["epochs"][-1]["train_loss"] < metrics["epochs"][0]["train_loss"]
+    assert (run / "model" / "model.safetensors").is_file()
+
+
+def test_an_unknown_precision_is_a_config_error(tmp_path, tiny_params):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    with pytest.raises(ConfigError, match="training.precision"):
+        machamp_lite.train(
+            [str(config)],
+            str(tiny_params),
+            output_dir=str(tmp_path / "logs"),
+            overrides=["training.precision=fp8"],
+        )

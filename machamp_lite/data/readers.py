@@ -40,7 +40,7 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
     if not data.strip():
         raise DataError("file is empty", path)
     codec, skipped = encoding, 0
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+    if is_utf8(encoding):
         # Drop the BOM here rather than decode with utf-8-sig, whose error offsets do not count
         # the BOM, which would put a bad byte near a line start on the previous line.
         codec = "utf-8"
@@ -73,9 +73,16 @@ def iter_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def split_fields(line: str, separator: str) -> list[str]:
+    """The fields of a line. With tabs, trailing whitespace (a trailing tab too) is not a
+    column: ``Berlin<TAB>B-LOC<TAB>`` has the label last, like ``Berlin B-LOC `` with spaces."""
     if separator == "tab":
-        return line.rstrip("\r\n").split("\t")
+        return line.rstrip().split("\t")
     return line.split()
+
+
+def is_utf8(encoding: str) -> bool:
+    """True for the names under which read_text reads UTF-8 and drops a byte-order mark."""
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
 
 
 def _min_width(word_columns: Sequence[int], label_columns: Sequence[int]) -> int:
@@ -190,6 +197,8 @@ def _sentence_id(comments: list[str]) -> str | None:
     return None
 
 
+_WORD_ID = re.compile(r"[1-9][0-9]*")
+_OTHER_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*|_")
 CONLLU_FIELDS = ["id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc"]
 
 
@@ -218,69 +227,83 @@ class ConlluReader:
             while end < len(lines) and lines[end].strip():
                 end += 1
             if end > start:
-                sentences.append(
-                    self._parse_block(conllu, lines, start, end, path, tasks, require_labels)
-                )
+                sentence = self._parse_block(conllu, lines, start, end, path, tasks, require_labels)
+                if sentence is not None:
+                    sentences.append(sentence)
             start = end
         if not sentences:
             raise DataError("no sentences found", path)
         return sentences
 
-    def _parse_block(self, conllu, lines, start, end, path, tasks, require_labels) -> Sentence:
+    def _parse_block(
+        self, conllu, lines, start, end, path, tasks, require_labels
+    ) -> Sentence | None:
+        """The sentence of lines ``start:end`` (no blank line among them), or None when the
+        block has no words (only comments, multiword tokens or empty nodes).
+
+        The ``conllu`` package checks the block; words and labels are then taken from the
+        lines' own tab-separated fields, so that they are the file's text (a MISC ``B-PER`` stays
+        ``B-PER``) and each word keeps the number of the line it is on."""
         block = lines[start:end]
-        token_line_numbers = [
-            start + i + 1 for i, line in enumerate(block) if not line.startswith("#")
-        ]
         try:
             parsed = conllu.parse("\n".join(block) + "\n\n")
         except Exception as error:  # conllu raises several types for malformed input
             raise DataError(f"not valid CoNLL-U: {error}", path, start + 1) from None
-        if not parsed:
-            raise DataError("not valid CoNLL-U: no tokens in sentence", path, start + 1)
-        tokenlist = parsed[0]
-        words, numbers = [], []
-        labels: dict[str, list[str]] = {t.name: [] for t in tasks if t.level == "token"}
-        word_field = CONLLU_FIELDS[self.word_idx]
-        for token, number in zip(tokenlist, token_line_numbers):
-            if not isinstance(token["id"], int):
+        token_tasks = [t for t in tasks if t.level == "token"]
+        words, numbers, comments = [], [], []
+        labels: dict[str, list[str]] = {t.name: [] for t in token_tasks}
+        for number, line in enumerate(block, start=start + 1):
+            if line.strip().startswith("#"):  # as conllu reads it: stripped, then "#"
+                comments.append(line)
                 continue
-            words.append(str(token[word_field]))
+            fields = line.rstrip().split("\t")
+            word_id = fields[0].strip()
+            if not _WORD_ID.fullmatch(word_id):
+                if _OTHER_ID.fullmatch(word_id):
+                    continue  # a multiword token or an empty node: in the file, not a word
+                raise DataError(
+                    f"not valid CoNLL-U: the ID {word_id!r} is not a word number (1, 2, ...), "
+                    "a multiword range (1-2) or an empty node (1.1); the ten columns are "
+                    "separated by tabs",
+                    path,
+                    number,
+                )
+            if not 0 <= self.word_idx < min(len(fields), len(CONLLU_FIELDS)):
+                raise DataError(
+                    f"expected the ten tab-separated CoNLL-U columns; the word column "
+                    f"{self.word_idx} is missing",
+                    path,
+                    number,
+                )
+            words.append(fields[self.word_idx])
             numbers.append(number)
-            if require_labels:
-                for task in tasks:
-                    if task.level != "token":
-                        continue
-                    values = []
-                    for column in task.columns:
-                        if not 0 <= column < len(CONLLU_FIELDS):
-                            raise DataError(
-                                f"task {task.name!r}: column {column} is not one of the "
-                                "ten CoNLL-U columns (0-9)",
-                                path,
-                                number,
-                            )
-                        field = CONLLU_FIELDS[column]
-                        if field not in token:  # conllu reads a short line without complaint
-                            raise DataError(
-                                f"expected the ten tab-separated CoNLL-U columns; column "
-                                f"{column} ({field}) of task {task.name!r} is missing",
-                                path,
-                                number,
-                            )
-                        value = token[field]
-                        values.append("_" if value is None else _conllu_value(value))
-                    label = "\t".join(values)
-                    _check_label(task, label, path, number)
-                    labels[task.name].append(label)
-        comments = [line for line in block if line.startswith("#")]
-        sent_id = tokenlist.metadata.get("sent_id")
+            if not require_labels:
+                continue
+            for task in token_tasks:
+                values = []
+                for column in task.columns:
+                    if not 0 <= column < len(CONLLU_FIELDS):
+                        raise DataError(
+                            f"task {task.name!r}: column {column} is not one of the "
+                            "ten CoNLL-U columns (0-9)",
+                            path,
+                            number,
+                        )
+                    if column >= len(fields):
+                        raise DataError(
+                            f"expected the ten tab-separated CoNLL-U columns; column "
+                            f"{column} ({CONLLU_FIELDS[column]}) of task {task.name!r} is missing",
+                            path,
+                            number,
+                        )
+                    values.append(fields[column].strip())
+                label = "\t".join(values)
+                _check_label(task, label, path, number)
+                labels[task.name].append(label)
+        if not words:
+            return None
+        sent_id = parsed[0].metadata.get("sent_id") if parsed else None
         return Sentence(words, labels if require_labels else {}, path, numbers, sent_id, comments)
-
-
-def _conllu_value(value) -> str:
-    if isinstance(value, dict):
-        return "|".join(f"{k}={v}" for k, v in value.items()) or "_"
-    return str(value)
 
 
 @readers.register("sentence_tsv")

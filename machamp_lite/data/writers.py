@@ -7,6 +7,7 @@ crash never leaves half a file.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import tempfile
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import DataError
-from .readers import read_text
+from .readers import _label_on_word, _min_width, is_utf8, read_text, split_fields
 from .sentence import Sentence
 
 _FIELD = re.compile(r"\S+")
@@ -23,12 +24,14 @@ _FIELD = re.compile(r"\S+")
 def replace_field(line: str, column_idx: int, value: str, separator: str) -> str:
     """``line`` with field ``column_idx`` set to ``value``; a missing column is appended."""
     if separator == "tab":
-        fields = line.split("\t")
+        # Trailing whitespace (a trailing tab too) is not a column, as readers split the line.
+        body = line.rstrip()
+        fields = body.split("\t")
         if -len(fields) <= column_idx < len(fields):
             fields[column_idx] = value
         else:
             fields.extend([""] * (column_idx - len(fields)) + [value])
-        return "\t".join(fields)
+        return "\t".join(fields) + line[len(body) :]
     spans = [m.span() for m in _FIELD.finditer(line)]
     if -len(spans) <= column_idx < len(spans):
         start, end = spans[column_idx]
@@ -36,24 +39,58 @@ def replace_field(line: str, column_idx: int, value: str, separator: str) -> str
     return line.rstrip() + " " + value
 
 
+def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> str:
+    """``line`` with placeholder fields appended when a label column counted from the end would
+    be the word column or lie before the line (an unlabelled input line such as ``Berlin``), so
+    that labels are added beside the words instead of over them."""
+    negative = [t for t in targets if t < 0]
+    n = len(split_fields(line, separator))
+    if not negative or (
+        n >= _min_width([word_idx], negative) and not _label_on_word(n, [word_idx], negative)
+    ):
+        return line
+    width = max(n + 1, _min_width([word_idx], negative))
+    while _label_on_word(width, [word_idx], negative):
+        width += 1
+    for column in range(n, width):
+        line = replace_field(line, column, "_", separator)
+    return line
+
+
 def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str = "utf-8") -> None:
     """Write text to a temporary file beside ``path`` and rename it into place."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise DataError("is a directory; give the output a file name", str(target))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise DataError(
+            f"cannot write the output here ({error.strerror}); choose another output path",
+            str(target),
+        ) from None
     try:
         with os.fdopen(handle, "w", encoding=encoding, newline="") as out:
             for chunk in chunks:
                 out.write(chunk)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise DataError(
+                f"cannot write the output ({error.strerror}); nothing was written", str(target)
+            ) from None
         raise
 
 
 def check_not_input(input_path: str, output_path: str) -> None:
-    if os.path.exists(output_path) and os.path.samefile(input_path, output_path):
+    if (
+        os.path.exists(input_path)
+        and os.path.exists(output_path)
+        and os.path.samefile(input_path, output_path)
+    ):
         raise DataError(
             "the output file is the input file; choose another output path so the input is kept",
             output_path,
@@ -69,6 +106,7 @@ def write_in_place(
     separator: str,
     encoding: str = "utf-8",
     last_line: int | None = None,
+    word_idx: int = 0,
 ) -> None:
     """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
 
@@ -76,6 +114,8 @@ def write_in_place(
     a task to its column index (a label of k tab-joined fields fills the k columns ending there).
     With ``last_line`` (when only the first sentences of a file were read) the copy stops at the
     blank line after that line, so no unpredicted sentence is written with its input labels.
+    A line without the label column (unlabelled input) gets it appended after ``word_idx``'s
+    column. A UTF-8 byte-order mark at the start of the input is kept.
     """
     check_not_input(input_path, output_path)
     by_line: dict[int, list[tuple[int, str]]] = {}
@@ -87,15 +127,22 @@ def write_in_place(
             for number, label in zip(sentence.line_numbers, labels):
                 by_line.setdefault(number, []).append((column, label))
     text = read_text(input_path, encoding)
+    with open(input_path, "rb") as handle:
+        bom = "\ufeff" if handle.read(3) == codecs.BOM_UTF8 and is_utf8(encoding) else ""
 
     def lines() -> Iterable[str]:
+        yield bom
         for number, raw in enumerate(text.split("\n"), start=1):
             if last_line is not None and number > last_line and not raw.strip():
                 yield "\n"
                 return
             ending = "\n" if number > 1 else ""
             line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
-            for column, label in by_line.get(number, ()):
+            entries = by_line.get(number, [])
+            if entries:
+                targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
+                line = _make_room(line, targets, separator, word_idx)
+            for column, label in entries:
                 # A label with tabs (dependency: head and deprel) fills the columns ending at
                 # its task's column, as readers join them; no read label contains a tab.
                 parts = label.split("\t")

@@ -3,6 +3,7 @@ metric registry, sums task losses, and keeps the epoch with the best summed dev 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -37,10 +38,12 @@ from .checkpoint import (
     restore_random_states,
     save_checkpoint,
 )
+from .distributed import DistributedContext, init_distributed, shutdown_distributed
 from .optimization import build_optimizer, build_scheduler
 from .selection import best_epoch, summed_score
 
 logger = logging.getLogger("machamp_lite")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def set_seed(seed: int) -> None:
@@ -49,7 +52,14 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(device: str | None) -> torch.device:
+def pick_device(device: str | None, context: DistributedContext | None = None) -> torch.device:
+    if (
+        context is not None
+        and context.active
+        and torch.cuda.is_available()
+        and (device is None or device.startswith("cuda"))
+    ):
+        return torch.device("cuda", context.local_rank)
     if device:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
@@ -159,7 +169,9 @@ class Trainer:
         run_dir: Path,
         device: torch.device,
         seed: int,
+        context: DistributedContext | None = None,
     ):
+        self.context = context or DistributedContext()
         self.model = model
         self.params = params
         self.datasets = datasets
@@ -177,8 +189,24 @@ class Trainer:
         training = params["training"]
         self.num_epochs = int(training["num_epochs"])
         self.grad_clip = float(training.get("grad_clip") or 0.0)
+        self.accumulation_steps = max(1, int(training.get("accumulation_steps", 1)))
+        self.precision = training.get("precision", "fp32")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"training.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.network = model
+        if self.context.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            # Tasks of other datasets leave their decoders unused in a step.
+            self.network = DistributedDataParallel(
+                model, device_ids=ids, find_unused_parameters=len(self.tasks) > 1
+            )
         self.optimizer = build_optimizer(model, training["optimizer"])
-        steps_per_epoch = len(self._epoch_batches())
+        steps_per_epoch = len(self.step_groups(self._epoch_batches()))
         self.scheduler = build_scheduler(
             self.optimizer, steps_per_epoch * self.num_epochs, training["learning_rate_scheduler"]
         )
@@ -189,12 +217,20 @@ class Trainer:
         # Fault injection for the kill-and-resume test: SIGKILL this process after N steps.
         self.kill_at_step = int(os.environ.get("MACHAMP_LITE_FAULT_KILL_AT_STEP", "0"))
 
+    def autocast(self):
+        """Mixed precision for the forward pass; the CRF and the losses compute in fp32+."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
     def training_state(self) -> dict[str, Any]:
         """Everything besides the weights that an exact resume needs."""
         return {
             "epoch": self.completed_epochs,
             "steps": self.steps,
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "random": random_states(self.rng),
             "history": self.history,
@@ -204,6 +240,8 @@ class Trainer:
     def restore(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         restore_random_states(state["random"], self.rng)
         self.history = list(state["history"])
         self.best_sum = state["best_sum"]
@@ -228,59 +266,98 @@ class Trainer:
             )
         return gold
 
-    def train_epoch(self, epoch: int) -> dict[str, Any]:
-        self.model.train()
-        schedule = self._epoch_batches()
-        totals: Counter = Counter()
-        sentences = 0
-        encoder = self.model.encoder
-        progress = tqdm(
-            schedule,
-            desc=f"epoch {epoch}/{self.num_epochs}",
-            unit="batch",
-            disable=None,
-            leave=False,
-        )
-        for dataset, batch in progress:
+    def step_groups(self, schedule: list) -> list[list]:
+        """Split an epoch's batches into optimizer steps of ``world_size x accumulation_steps``
+        batches each; the last step takes what is left."""
+        size = self.context.world_size * self.accumulation_steps
+        return [schedule[i : i + size] for i in range(0, len(schedule), size)]
+
+    def compute_gradients(self, group: list) -> dict[str, tuple[float, int]]:
+        """Forward and backward for this rank's share of one optimizer step.
+
+        Each batch's loss (a mean over its sentences) is weighted by its share of the step's
+        sentences over all ranks, so the accumulated (and DDP-averaged) gradient equals that of
+        one big batch holding them all. A rank with no batch left runs one with weight 0, so
+        every rank takes part in each gradient all-reduce."""
+        world = self.context.world_size
+        total = sum(len(batch) for _, batch in group)
+        mine = group[self.context.rank :: world]
+        weights = [world * len(batch) / total for _, batch in mine]
+        if not mine:
+            mine, weights = [group[0]], [0.0]
+        losses: dict[str, tuple[float, int]] = {}
+        for position, ((dataset, batch), weight) in enumerate(zip(mine, weights)):
             split = self.train_splits[dataset]
+            encoder = self.model.encoder
             inputs = encoder.subwords.build_inputs(
                 [split.encoded[i] for i in batch], encoder.pooling
             )
             gold = self._gold(split, batch, inputs["word_mask"].shape[1])
-            loss, losses = self.model(move(inputs, self.device), gold)
-            if not torch.isfinite(loss):
-                ids = [
-                    split.sentences[i].sent_id or f"line {split.sentences[i].first_line}"
-                    for i in batch[:5]
-                ]
-                raise DataError(
-                    f"the training loss became {loss.item()} on a batch of dataset "
-                    f"{dataset!r} (sentences {', '.join(ids)}, ...); lower the learning "
-                    "rate or check these sentences",
-                    split.path,
-                )
+            last = position == len(mine) - 1
+            sync = (
+                contextlib.nullcontext()
+                if last or not self.context.active
+                else self.network.no_sync()
+            )
+            with sync:
+                with self.autocast():
+                    loss, task_losses = self.network(move(inputs, self.device), gold)
+                if not torch.isfinite(loss):
+                    self.report_non_finite(loss, split, batch)
+                self.scaler.scale(loss * weight).backward()
+            if weight > 0:
+                for task, value in task_losses.items():
+                    summed, count = losses.get(task, (0.0, 0))
+                    losses[task] = (summed + value.item() * len(batch), count + len(batch))
+        return losses
+
+    def report_non_finite(self, loss: torch.Tensor, split: DatasetSplit, batch: list[int]):
+        ids = [s.sent_id or f"line {s.first_line}" for s in (split.sentences[i] for i in batch)]
+        raise DataError(
+            f"the training loss became {loss.item()} on a batch of dataset {split.name!r} "
+            f"(sentences {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}); training "
+            "stopped and the last checkpoint is kept. Lower the learning rate, use "
+            "training.precision fp32, or check these sentences",
+            split.path,
+        )
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        self.network.train()
+        groups = self.step_groups(self._epoch_batches())
+        totals: dict[str, list[float]] = {}
+        progress = tqdm(
+            groups,
+            desc=f"epoch {epoch}/{self.num_epochs}",
+            unit="step",
+            disable=None if self.context.is_main else True,
+            leave=False,
+        )
+        for group in progress:
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses = self.compute_gradients(group)
+            self.scaler.unscale_(self.optimizer)
             if self.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
             self.steps += 1
             if self.kill_at_step and self.steps == self.kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)
-            for task, value in losses.items():
-                totals[task] += value.item() * len(batch)
-            sentences += len(batch)
-            progress.set_postfix(loss=f"{loss.item():.3f}")
+            for task, (summed, count) in losses.items():
+                entry = totals.setdefault(task, [0.0, 0])
+                entry[0] += summed
+                entry[1] += count
+        tasks = sorted(self.tasks)
+        flat = self.context.sum([totals.get(t, [0.0, 0])[i] for t in tasks for i in (0, 1)])
         per_task = {
-            task: totals[task]
-            / max(1, sum(len(b) for d, b in schedule if task in self.train_splits[d].tasks))
-            for task in totals
+            t: flat[2 * k] / flat[2 * k + 1] for k, t in enumerate(tasks) if flat[2 * k + 1] > 0
         }
         return {
             "train_loss": sum(per_task.values()),
             "train_loss_per_task": per_task,
-            "train_sentences": sentences,
+            "train_sentences": sum(len(batch) for group in groups for _, batch in group),
+            "optimizer_steps": len(groups),
         }
 
     def evaluate(self) -> tuple[dict[str, dict], dict[str, dict[str, list]]]:
@@ -288,16 +365,25 @@ class Trainer:
         scores: dict[str, dict] = {}
         predictions: dict[str, dict[str, list]] = {}
         prediction = self.params.get("prediction", {})
+        world, rank = self.context.world_size, self.context.rank
         for split in self.dev:
-            predicted = predict_encoded(
-                self.model,
-                split.encoded,
-                split.tasks,
-                int(prediction.get("batch_size", 64)),
-                int(prediction.get("max_tokens", 4096)),
-                self.device,
-                [s.words for s in split.sentences],
-            )
+            # Each rank predicts every world_size-th sentence; the shards are gathered so every
+            # rank scores the whole dev set exactly as a single process would.
+            indices = list(range(rank, len(split.sentences), world))
+            with self.autocast():
+                shard = predict_encoded(
+                    self.model,
+                    [split.encoded[i] for i in indices],
+                    split.tasks,
+                    int(prediction.get("batch_size", 64)),
+                    int(prediction.get("max_tokens", 4096)),
+                    self.device,
+                    [split.sentences[i].words for i in indices],
+                )
+            predicted = {task: [None] * len(split.sentences) for task in split.tasks}
+            for part, shard_of_rank in enumerate(self.context.gather(shard)):
+                for task, values in shard_of_rank.items():
+                    predicted[task][part::world] = values
             predictions[split.name] = predicted
             for task in split.tasks:
                 metric = metrics.get(self.tasks[task].metric, where=f"task {task!r} metric")()
@@ -354,15 +440,19 @@ class Trainer:
                 record["dev_sum"] = None
             record["epoch_seconds"] = time.time() - epoch_start
             record.update(peak_memory(self.device))
-            if not self.dev or self.best_sum is None or record["dev_sum"] > self.best_sum:
+            improved = not self.dev or self.best_sum is None or record["dev_sum"] > self.best_sum
+            if improved:
                 self.best_sum = record["dev_sum"]
-                self.save(predictions)
             self.history.append(record)
             self.completed_epochs = epoch
-            save_checkpoint(self.run_dir, epoch, self.model, self.training_state())
-            self.write_metrics(started)
-            logger.info(self.describe(record))
-        summary = self.write_metrics(started)
+            if self.context.is_main:  # only rank 0 writes
+                if improved:
+                    self.save(predictions)
+                save_checkpoint(self.run_dir, epoch, self.model, self.training_state())
+                self.write_metrics(started)
+                logger.info(self.describe(record))
+            self.context.barrier()
+        summary = self.write_metrics(started, write=self.context.is_main)
         logger.info(
             "best epoch %s (summed dev score %s); model in %s",
             summary["best_epoch"],
@@ -387,7 +477,7 @@ class Trainer:
         parts.append(f"{record['epoch_seconds']:.1f}s")
         return ", ".join(parts)
 
-    def write_metrics(self, started: float) -> dict[str, Any]:
+    def write_metrics(self, started: float, write: bool = True) -> dict[str, Any]:
         best = best_epoch(self.history)
         if best is None and self.history:
             best = self.history[-1]["epoch"]
@@ -405,7 +495,8 @@ class Trainer:
             "trainable_parameters": trainable,
             **peak_memory(self.device),
         }
-        write_json(self.run_dir / "metrics.json", summary)
+        if write:
+            write_json(self.run_dir / "metrics.json", summary)
         return summary
 
 
@@ -482,7 +573,8 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     set_seed(params["random_seed"])
-    torch_device = pick_device(device)
+    context = init_distributed(device)
+    torch_device = pick_device(device, context)
     train_splits, dev_splits = read_splits(datasets)
 
     vocabularies = build_vocabularies(tasks, train_splits)
@@ -490,10 +582,10 @@ def train(
     # nothing behind.
     model = build_model(params, tasks, vocabularies)
     if checkpoint is None:
-        run_dir = make_run_dir(output_dir, name)
-    handler = setup_logging(run_dir)
+        run_dir = context.broadcast(make_run_dir(output_dir, name) if context.is_main else None)
+    handler = setup_logging(run_dir) if context.is_main else None
     try:
-        if checkpoint is None:
+        if checkpoint is None and context.is_main:
             write_json(run_dir / "params.json", params)
             write_json(run_dir / "datasets.json", datasets)
         logger.info("run directory %s, device %s", run_dir, describe_device(torch_device))
@@ -508,6 +600,7 @@ def train(
             sum(len(s.sentences) for s in train_splits + dev_splits),
             time.time() - tokenize_start,
         )
+        model.to(torch_device)
         trainer = Trainer(
             model,
             params,
@@ -519,16 +612,18 @@ def train(
             run_dir,
             torch_device,
             params["random_seed"],
+            context,
         )
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, model)
             trainer.restore(state)
             logger.info("resumed from %s (epoch %d done)", checkpoint, trainer.completed_epochs)
-        model.to(torch_device)
         trainer.fit()
     finally:
-        logger.removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+        shutdown_distributed(context)
     return run_dir
 
 
