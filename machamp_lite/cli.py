@@ -51,11 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.add_argument(
+        "--memory_budget_gb",
+        type=float,
+        default=None,
+        help="warn early when the run is about to need more (GPU reserved memory, or RSS on CPU)",
+    )
+    train.add_argument(
         "--nproc",
         type=int,
         default=1,
         help="data-parallel processes on this machine (runs torchrun; one per GPU, or gloo on CPU)",
     )
+
+    experiment = commands.add_parser(
+        "experiment", help="run parameter configs x seeds and tabulate the results"
+    )
+    experiment.add_argument("--dataset_configs", nargs="+", required=True, metavar="CONFIG")
+    experiment.add_argument("--parameters_configs", nargs="+", required=True, metavar="CONFIG")
+    experiment.add_argument("--seeds", nargs="+", type=int, default=[1])
+    experiment.add_argument("--name", required=True, help="folder under --output_dir")
+    experiment.add_argument("--output_dir", default="logs")
+    experiment.add_argument("--data_dir", default=None)
+    experiment.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE")
+    experiment.add_argument("--device", default=None)
+    experiment.add_argument("--threads", type=int, default=None)
+    experiment.add_argument("--memory_budget_gb", type=float, default=None)
 
     predict = commands.add_parser("predict", help="label a file with a trained model")
     predict.add_argument("model_dir")
@@ -135,12 +155,34 @@ def run_train(args) -> None:
         args.device,
         args.seed,
         args.data_dir,
-        args.override,
+        args.override
+        + ([f"training.memory_budget_gb={args.memory_budget_gb}"] if args.memory_budget_gb else []),
         args.threads,
         args.resume,
     )
     if os.environ.get("RANK", "0") == "0":
         print(f"model saved in {run_dir / 'model'}")
+
+
+def run_experiment(args) -> None:
+    from .experiment import run_grid
+
+    overrides = args.override + (
+        [f"training.memory_budget_gb={args.memory_budget_gb}"] if args.memory_budget_gb else []
+    )
+    root = run_grid(
+        args.dataset_configs,
+        args.parameters_configs,
+        args.seeds,
+        args.name,
+        args.output_dir,
+        args.data_dir,
+        overrides,
+        args.device,
+        args.threads,
+    )
+    print((root / "results.md").read_text(encoding="utf-8"))
+    print(f"tables in {root}/results.md, results.csv and summary.csv")
 
 
 def run_predict(args) -> None:
@@ -185,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     handlers = {
         "train": run_train,
+        "experiment": run_experiment,
         "predict": run_predict,
         "evaluate": run_evaluate,
         "components": run_components,

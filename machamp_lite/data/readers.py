@@ -72,11 +72,15 @@ def iter_lines(text: str) -> Iterator[tuple[int, str]]:
         yield number, line[:-1] if line.endswith("\r") else line
 
 
-def split_fields(line: str, separator: str) -> list[str]:
-    """The fields of a line. With tabs, trailing whitespace (a trailing tab too) is not a
-    column: ``Berlin<TAB>B-LOC<TAB>`` has the label last, like ``Berlin B-LOC `` with spaces."""
+def split_fields(line: str, separator: str, width: int = 1) -> list[str]:
+    """The fields of a line. With tabs, empty fields after the first ``width`` (the columns the
+    tasks need) are not columns: in ``Berlin<TAB>B-LOC<TAB>`` the label is still the last field,
+    as in ``Berlin B-LOC `` with spaces."""
     if separator == "tab":
-        return line.rstrip().split("\t")
+        fields = line.split("\t")
+        while len(fields) > width and not fields[-1].strip():
+            fields.pop()
+        return fields
     return line.split()
 
 
@@ -154,7 +158,7 @@ class ColumnReader:
             if not words and self.comment.match(line):
                 comments.append(line)
                 continue
-            fields = split_fields(line, self.separator)
+            fields = split_fields(line, self.separator, width)
             if len(fields) < width or _label_on_word(len(fields), [self.word_idx], label_columns):
                 raise DataError(
                     f"expected at least {width} columns "
@@ -323,9 +327,9 @@ class SentenceTsvReader:
         for number, line in iter_lines(text):
             if not line.strip():
                 continue
-            fields = line.split("\t")
             label_columns = [c for t in tasks for c in t.columns] if require_labels else []
             width = _min_width(self.sent_idxs, label_columns)
+            fields = split_fields(line, "tab", width)
             if len(fields) < width or _label_on_word(len(fields), self.sent_idxs, label_columns):
                 raise DataError(
                     f"expected at least {width} tab-separated columns, found {len(fields)}",

@@ -21,17 +21,19 @@ from .sentence import Sentence
 _FIELD = re.compile(r"\S+")
 
 
-def replace_field(line: str, column_idx: int, value: str, separator: str) -> str:
-    """``line`` with field ``column_idx`` set to ``value``; a missing column is appended."""
+def replace_field(line: str, column_idx: int, value: str, separator: str, width: int = 1) -> str:
+    """``line`` with field ``column_idx`` set to ``value``; a missing column is appended.
+
+    With tabs, fields are counted as the readers count them (``split_fields`` with ``width``):
+    empty trailing fields beyond ``width`` are kept but are not columns."""
     if separator == "tab":
-        # Trailing whitespace (a trailing tab too) is not a column, as readers split the line.
-        body = line.rstrip()
-        fields = body.split("\t")
+        fields = split_fields(line, separator, width)
+        tail = line.split("\t")[len(fields) :]
         if -len(fields) <= column_idx < len(fields):
             fields[column_idx] = value
         else:
             fields.extend([""] * (column_idx - len(fields)) + [value])
-        return "\t".join(fields) + line[len(body) :]
+        return "\t".join(fields + tail)
     spans = [m.span() for m in _FIELD.finditer(line)]
     if -len(spans) <= column_idx < len(spans):
         start, end = spans[column_idx]
@@ -44,7 +46,7 @@ def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> 
     be the word column or lie before the line (an unlabelled input line such as ``Berlin``), so
     that labels are added beside the words instead of over them."""
     negative = [t for t in targets if t < 0]
-    n = len(split_fields(line, separator))
+    n = len(split_fields(line, separator, _min_width([word_idx], targets)))
     if not negative or (
         n >= _min_width([word_idx], negative) and not _label_on_word(n, [word_idx], negative)
     ):
@@ -53,7 +55,7 @@ def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> 
     while _label_on_word(width, [word_idx], negative):
         width += 1
     for column in range(n, width):
-        line = replace_field(line, column, "_", separator)
+        line = replace_field(line, column, "_", separator, column)
     return line
 
 
@@ -75,13 +77,9 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str =
             for chunk in chunks:
                 out.write(chunk)
         os.replace(tmp, target)
-    except BaseException as error:
+    except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(error, OSError):
-            raise DataError(
-                f"cannot write the output ({error.strerror}); nothing was written", str(target)
-            ) from None
         raise
 
 
@@ -125,6 +123,8 @@ def write_in_place(
             if len(labels) != len(sentence.line_numbers):
                 raise ValueError("predictions are not aligned with the input words")
             for number, label in zip(sentence.line_numbers, labels):
+                if not isinstance(label, str):
+                    raise TypeError(f"the prediction {label!r} for line {number} is not a string")
                 by_line.setdefault(number, []).append((column, label))
     text = read_text(input_path, encoding)
     with open(input_path, "rb") as handle:
@@ -142,12 +142,13 @@ def write_in_place(
             if entries:
                 targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
                 line = _make_room(line, targets, separator, word_idx)
+                width = _min_width([word_idx], targets)
             for column, label in entries:
                 # A label with tabs (dependency: head and deprel) fills the columns ending at
                 # its task's column, as readers join them; no read label contains a tab.
                 parts = label.split("\t")
                 for offset, part in enumerate(parts, start=1 - len(parts)):
-                    line = replace_field(line, column + offset, part, separator)
+                    line = replace_field(line, column + offset, part, separator, width)
             yield ending + line + cr
 
     atomic_write(

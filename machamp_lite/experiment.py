@@ -1,0 +1,202 @@
+"""``machamp-lite experiment``: a grid of parameter configs x seeds over the same dataset
+configs, run one after another, resumable, summarised like the paper's Tables 3 and 5."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import load_params
+from .errors import ConfigError
+from .training.checkpoint import latest_checkpoint
+
+
+@dataclass
+class GridRun:
+    params_path: str
+    seed: int
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.params_path).stem}-seed{self.seed}"
+
+
+def plan(params_paths: list[str], seeds: list[int], root: Path) -> list[GridRun]:
+    stems = [Path(p).stem for p in params_paths]
+    if len(set(stems)) != len(stems):
+        raise ConfigError("two parameter configs share a file name; rename one so runs stay apart")
+    return [
+        GridRun(p, s, root / "runs" / f"{Path(p).stem}-seed{s}")
+        for p in params_paths
+        for s in seeds
+    ]
+
+
+def run_state(run: GridRun) -> str:
+    """ "done", "resume" (a checkpoint exists), "restart" (died before its first epoch ended)
+    or "new"."""
+    metrics_path = run.run_dir / "metrics.json"
+    if metrics_path.is_file() and (run.run_dir / "model").is_dir():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        params = json.loads((run.run_dir / "params.json").read_text(encoding="utf-8"))
+        if len(metrics["epochs"]) >= int(params["training"]["num_epochs"]):
+            return "done"
+    if latest_checkpoint(run.run_dir) is not None:
+        return "resume"
+    return "restart" if run.run_dir.exists() else "new"
+
+
+def run_grid(
+    dataset_configs: list[str],
+    params_paths: list[str],
+    seeds: list[int],
+    name: str,
+    output_dir: str = "logs",
+    data_dir: str | None = None,
+    overrides: list[str] | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Run every (parameter config, seed) that is not finished yet, then write the tables."""
+    from .training.trainer import train
+
+    root = Path(output_dir) / name
+    runs = plan(params_paths, seeds, root)
+    for params_path in params_paths:  # validate every config before hours of training
+        load_params(params_path, overrides)
+    for run in runs:
+        state = run_state(run)
+        print(f"[{run.label}] {state}", flush=True)
+        if state == "done":
+            continue
+        if state == "resume":
+            train(resume=str(run.run_dir), device=device, threads=threads)
+            continue
+        if state == "restart":
+            shutil.rmtree(run.run_dir)
+        train(
+            dataset_configs,
+            run.params_path,
+            seed=run.seed,
+            data_dir=data_dir,
+            overrides=overrides,
+            device=device,
+            threads=threads,
+            run_dir=str(run.run_dir),
+        )
+    return write_tables(root, runs)
+
+
+def run_row(run: GridRun) -> dict[str, Any]:
+    metrics = json.loads((run.run_dir / "metrics.json").read_text(encoding="utf-8"))
+    params = json.loads((run.run_dir / "params.json").read_text(encoding="utf-8"))
+    best = metrics.get("best_dev") or {}
+    main_task = next(iter(best), None)  # the first task of the first dataset config
+    result = best.get(main_task, {}) if main_task else {}
+    peak_mb = metrics.get("peak_gpu_reserved_mb", metrics.get("peak_rss_mb"))
+    return {
+        "params": Path(run.params_path).stem,
+        "model": Path(str(params["transformer_model"])).name,
+        "lr": params["training"]["optimizer"]["lr"],
+        "seed": run.seed,
+        "main_task": main_task,
+        "best_epoch": metrics.get("best_epoch"),
+        "dev_micro_f1": result.get("micro", {}).get("f1", result.get("score")),
+        "dev_macro_f1": result.get("macro", {}).get("f1"),
+        "dev_sum": metrics.get("best_dev_sum"),
+        "train_hours": metrics["training_seconds"] / 3600,
+        "peak_memory_gb": peak_mb / 1024 if peak_mb is not None else None,
+        "memory": "GPU reserved" if "peak_gpu_reserved_mb" in metrics else "CPU RSS",
+        "fits_budget": metrics.get("fits_memory_budget"),
+        "device": metrics.get("device"),
+    }
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def write_tables(root: Path, runs: list[GridRun]) -> Path:
+    """results.csv and results.md (one row per run, Table 3) plus mean ± std over seeds
+    (Table 5) in summary.csv and results.md."""
+    rows = [run_row(r) for r in runs if run_state(r) == "done"]
+    if not rows:
+        raise ConfigError(f"{root}: no finished runs to summarise")
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    (root / "results.csv").write_text(buffer.getvalue(), encoding="utf-8")
+
+    summary = []
+    for params in dict.fromkeys(r["params"] for r in rows):
+        group = [r for r in rows if r["params"] == params]
+        summary.append(
+            {
+                "params": params,
+                "model": group[0]["model"],
+                "lr": group[0]["lr"],
+                "seeds": len(group),
+                "dev_micro_f1": _mean_std([r["dev_micro_f1"] for r in group]),
+                "dev_macro_f1": _mean_std([r["dev_macro_f1"] for r in group]),
+                "train_hours": _mean_std([r["train_hours"] for r in group]),
+                "peak_memory_gb": _mean_std([r["peak_memory_gb"] for r in group]),
+            }
+        )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(summary[0]))
+    writer.writeheader()
+    writer.writerows(summary)
+    (root / "summary.csv").write_text(buffer.getvalue(), encoding="utf-8")
+
+    shown = [
+        "model",
+        "lr",
+        "seed",
+        "dev_micro_f1",
+        "dev_macro_f1",
+        "train_hours",
+        "peak_memory_gb",
+        "memory",
+        "fits_budget",
+    ]
+    lines = [
+        f"# Results: {root.name}",
+        "",
+        f"Main task: {rows[0]['main_task']}; one row per run.",
+        "",
+        "| " + " | ".join(shown) + " |",
+        "|" + "---|" * len(shown),
+    ]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in shown) + " |" for r in rows]
+    lines += [
+        "",
+        "## Mean ± standard deviation over seeds",
+        "",
+        "| " + " | ".join(summary[0]) + " |",
+        "|" + "---|" * len(summary[0]),
+    ]
+    lines += ["| " + " | ".join(_fmt(v) for v in s.values()) + " |" for s in summary]
+    (root / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root

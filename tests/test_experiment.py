@@ -1,0 +1,78 @@
+"""The experiment runner: parameter configs x seeds, resumable, with the paper's table layout."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+from machamp_lite.cli import main
+from machamp_lite.experiment import plan, run_state
+
+from conftest import ROOT, write
+
+
+def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_model, capsys):
+    base = {
+        "transformer_model": str(tiny_model),
+        "encoder": {"max_input_length": 64},
+        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
+    }
+    fast = write(tmp_path / "fast.json", json.dumps(base))
+    slow = dict(base, training={"num_epochs": 1, "optimizer": {"lr": 0.0001}})
+    slow_path = write(tmp_path / "slow.json", json.dumps(slow))
+    command = [
+        "experiment",
+        "--dataset_configs",
+        str(ROOT / "dataset_configs/demo.json"),
+        "--parameters_configs",
+        str(fast),
+        str(slow_path),
+        "--seeds",
+        "1",
+        "2",
+        "--name",
+        "grid",
+        "--output_dir",
+        str(tmp_path / "logs"),
+        "--data_dir",
+        str(ROOT),
+        "--memory_budget_gb",
+        "20",
+        "--override",
+        "multiconer_demo.max_sents=40",
+    ]
+    assert main(command) == 0
+    root = tmp_path / "logs" / "grid"
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert [(r["params"], r["seed"]) for r in rows] == [
+        ("fast", "1"),
+        ("fast", "2"),
+        ("slow", "1"),
+        ("slow", "2"),
+    ]
+    assert {r["lr"] for r in rows} == {"0.001", "0.0001"}
+    assert all(r["fits_budget"] == "True" for r in rows)
+    for row, run in zip(rows, plan([str(fast), str(slow_path)], [1, 2], root)):
+        metrics = json.loads((run.run_dir / "metrics.json").read_text())
+        assert (
+            float(row["dev_micro_f1"]) == metrics["best_dev"]["multiconer_demo/ner"]["micro"]["f1"]
+        )
+    summary = list(csv.DictReader((root / "summary.csv").open()))
+    assert [s["seeds"] for s in summary] == ["2", "2"] and "±" in summary[0]["dev_micro_f1"]
+    markdown = (root / "results.md").read_text()
+    assert "| model | lr | seed | dev_micro_f1 |" in markdown and "Mean ± standard" in markdown
+
+    # A second call runs nothing that is finished; a run that died before its first checkpoint
+    # is started again; the tables are rewritten.
+    runs = plan([str(fast), str(slow_path)], [1, 2], root)
+    before = (runs[0].run_dir / "metrics.json").read_bytes()
+    shutil.rmtree(runs[3].run_dir / "checkpoints")
+    (runs[3].run_dir / "metrics.json").unlink()
+    assert run_state(runs[3]) == "restart"
+    capsys.readouterr()
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("] done") == 3 and "[slow-seed2] restart" in printed
+    assert (runs[0].run_dir / "metrics.json").read_bytes() == before
+    assert run_state(runs[3]) == "done"
