@@ -65,12 +65,13 @@ def run_grid(
     threads: int | None = None,
 ) -> Path:
     """Run every (parameter config, seed) that is not finished yet, then write the tables."""
-    from .training.trainer import train
+    from .training.trainer import _is_dataset_override, train
 
     root = Path(output_dir) / name
     runs = plan(params_paths, seeds, root)
+    param_overrides = [o for o in overrides or [] if not _is_dataset_override(o, dataset_configs)]
     for params_path in params_paths:  # validate every config before hours of training
-        load_params(params_path, overrides)
+        load_params(params_path, param_overrides)
     for run in runs:
         state = run_state(run)
         print(f"[{run.label}] {state}", flush=True)

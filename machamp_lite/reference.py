@@ -88,6 +88,10 @@ PARAM_DESCRIPTIONS = {
     "training.train_metrics": "Accepted for MaChAmp compatibility; has no effect (training "
     "scores are not computed; only losses are reported).",
     "training.accumulation_steps": "Batches whose gradients are summed before each optimizer step.",
+    "training.memory_budget_gb": "Memory budget in GB (peak GPU memory reserved, or peak RSS on "
+    "CPU): warn before training when weights, gradients and AdamW state exceed it, and after the "
+    "first optimizer step when the measured peak passes 90% of it; null: no check. "
+    "`train --memory_budget_gb` sets it.",
     "training.precision": "Forward-pass precision: `fp32`, `bf16` or `fp16` (mixed precision; "
     "losses and the CRF stay in fp32).",
     "prediction.batch_size": "Most sentences in a prediction batch (dev scoring and `predict`).",
