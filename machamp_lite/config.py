@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ DATASET_KEYS = {
     "encoding": (str,),
     "comment_regex": (str, type(None)),
     "max_sents": (int,),
+    "max_dev_sents": (int,),
     "plugins": (list,),
     "sent_idxs": (list,),
 }
@@ -39,7 +42,24 @@ DATASET_DEFAULTS = {
     "encoding": "utf-8",
     "comment_regex": None,
     "max_sents": -1,
+    "max_dev_sents": -1,
     "plugins": [],
+}
+# Bounds of numeric parameters, checked with their types: (lowest, highest, highest included).
+PARAM_LIMITS = {
+    "training.num_epochs": (1, None, True),
+    "batching.batch_size": (1, None, True),
+    "batching.max_tokens": (1, None, True),
+    "batching.sampling_smoothing": (0, None, True),
+    "prediction.batch_size": (1, None, True),
+    "prediction.max_tokens": (1, None, True),
+    "training.accumulation_steps": (1, None, True),
+    "training.grad_clip": (0, None, True),
+    "training.optimizer.lr": (0, None, True),
+    "training.optimizer.decoder_lr": (0, None, True),
+    "encoder.dropout": (0, 1, False),
+    "decoder.dropout": (0, 1, False),
+    "encoder.window_overlap": (0, 1, False),
 }
 # Keys of a task entry that the library reads; other keys go to the decoder's constructor.
 TASK_KEYS = {"task_type", "column_idx", "metric", "loss_weight"}
@@ -78,7 +98,9 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory, not a config file; check the path")
+        raise ConfigError(f"config file not found: {path}; check the path")
     try:
         text = _jsonnet.evaluate_file(str(path), import_callback=_import_guard(path.parent))
     except RuntimeError as error:
@@ -190,6 +212,23 @@ def validate_against_defaults(
                 f"{where}: key {dotted!r} must be {_type_name(default)} "
                 f"(like the default {json.dumps(default)}), got {json.dumps(value)}"
             )
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_limits(value, dotted, where)
+
+
+def _check_limits(value: float, dotted: str, where: str) -> None:
+    low, high, high_included = PARAM_LIMITS.get(dotted, (None, None, True))
+    if not math.isfinite(value):
+        problem = "a finite number"
+    elif low is not None and value < low:
+        problem = f"at least {low}"
+    elif high is not None and (value > high or (value == high and not high_included)):
+        problem = f"at most {high}" if high_included else f"below {high}"
+    else:
+        return
+    if low is not None and high is not None:
+        problem = f"at least {low} and {'at most' if high_included else 'below'} {high}"
+    raise ConfigError(f"{where}: key {dotted!r} must be {problem}, got {value}")
 
 
 def load_params(
@@ -283,20 +322,39 @@ def validate_dataset(
     for key in ("train_data_path", "dev_data_path"):
         value = result.get(key)
         if isinstance(value, list):  # a list of training files is read as their union
-            if not value or not all(isinstance(v, str) for v in value):
+            if not value or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{where}: key {key!r} must be a path or a list of paths")
             result[key] = [os.path.abspath(resolve_data_path(v, data_dir)) for v in value]
         elif value:
             # Absolute, so the resolved copy in the run directory works from any directory.
             result[key] = os.path.abspath(resolve_data_path(value, data_dir))
+        elif key == "train_data_path":
+            raise ConfigError(f"{where}: key 'train_data_path' is empty; give a data file's path")
     if result["separator"] not in ("whitespace", "tab"):
         raise ConfigError(f'{where}: key \'separator\' must be "whitespace" or "tab"')
+    if result["word_idx"] < 0:
+        raise ConfigError(f"{where}: key 'word_idx' must be 0 or more, got {result['word_idx']}")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in result.get("sent_idxs", [])):
+        raise ConfigError(f"{where}: key 'sent_idxs' must be a list of column numbers")
+    if result["comment_regex"] is not None:
+        try:
+            re.compile(result["comment_regex"])
+        except re.error as error:
+            raise ConfigError(
+                f"{where}: key 'comment_regex' is not a valid regular expression ({error})"
+            ) from None
     for task_name, task in result["tasks"].items():
         twhere = f"{where}, task {task_name!r}"
         if not isinstance(task, dict):
             raise ConfigError(f"{twhere}: must be an object with task_type and column_idx")
         if "task_type" not in task:
             raise ConfigError(f"{twhere}: missing required key 'task_type'")
+        for key, types in (("task_type", (str,)), ("metric", (str, type(None)))):
+            if key in task and not isinstance(task[key], types):
+                expected = " or ".join("null" if t is type(None) else "a string" for t in types)
+                raise ConfigError(
+                    f"{twhere}: key {key!r} must be {expected}, got {json.dumps(task[key])}"
+                )
         if "column_idx" in task and (
             not isinstance(task["column_idx"], int) or isinstance(task["column_idx"], bool)
         ):

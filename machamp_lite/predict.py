@@ -133,7 +133,7 @@ class Predictor:
         if raw_text:
             sentences = read_raw_text(input_path, config.get("encoding", "utf-8"))
         else:
-            sentences = read_dataset_file(config, input_path, require_labels=False)
+            sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
         token_tasks = [c.name for c in task_columns(config) if c.level == "token"]
         tasks = list(config["tasks"])
         predicted = self.predict_sentences(sentences, tasks)

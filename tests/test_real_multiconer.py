@@ -22,12 +22,14 @@ def test_multiconer_with_multilingual_e5_small(tmp_path, real_models):
             "train_data_path": "multiconer2022/EN-English/en_train.conll",
             "dev_data_path": "multiconer2022/EN-English/en_dev.conll",
             "max_sents": 150,
+            "max_dev_sents": 150,
             "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
         },
         "multiconer_mix": {
             "train_data_path": "multiconer2022/MIX_Code_mixed/mix_train.conll",
             "dev_data_path": "multiconer2022/MIX_Code_mixed/mix_dev.conll",
             "max_sents": 40,
+            "max_dev_sents": 40,
             "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
         },
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..registry import check_arguments, decoders, readers
+from .readers import NoSentencesError
 from .sentence import Sentence, TaskColumn
 
 logger = logging.getLogger(__name__)
@@ -80,13 +81,28 @@ def normalize_bio(labels: Sequence[str]) -> tuple[list[str], int]:
 
 
 def read_dataset_file(
-    dataset: dict[str, Any], path: str, require_labels: bool = True
+    dataset: dict[str, Any], path: str, require_labels: bool = True, limit: int | None = None
 ) -> list[Sentence]:
-    """Read one file of a dataset with the dataset's reader settings."""
+    """Read one file of a dataset with the dataset's reader settings.
+
+    ``limit`` keeps the first sentences only; None means the dataset's ``max_sents`` (a
+    training-file setting), and -1 or 0 means all (what prediction uses)."""
     columns = task_columns(dataset)
-    sentences = make_reader(dataset, path).read(path, columns, require_labels=require_labels)
-    if dataset.get("max_sents", -1) > 0:
-        sentences = sentences[: dataset["max_sents"]]
+    try:
+        sentences = make_reader(dataset, path).read(path, columns, require_labels=require_labels)
+    except NoSentencesError as error:
+        dev = dataset.get("dev_data_path") or []
+        if path not in (dev if isinstance(dev, list) else [dev]):
+            raise
+        raise NoSentencesError(
+            f"{error.reason}; it is the dev_data_path of dataset {dataset.get('name')!r} "
+            f"({dataset.get('source')}): give it the dev sentences, or remove the key to train "
+            "without a dev set (the last epoch's model is kept)",
+            path,
+        ) from None
+    limit = dataset.get("max_sents", -1) if limit is None else limit
+    if limit > 0:
+        sentences = sentences[:limit]
     if require_labels:
         bio_tasks = [n for n, t in dataset["tasks"].items() if t["task_type"] == "seq_bio"]
         for task in bio_tasks:

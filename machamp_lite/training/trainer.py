@@ -451,7 +451,7 @@ class Trainer:
                     dataset["separator"],
                     dataset["encoding"],
                     last_line=split.sentences[indices[-1]].line_numbers[-1]
-                    if dataset.get("max_sents", -1) > 0
+                    if dataset.get("max_dev_sents", -1) > 0
                     else None,
                 )
 
@@ -560,7 +560,8 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
         if dataset.get("dev_data_path"):
             paths = dataset["dev_data_path"]
             paths = paths if isinstance(paths, list) else [paths]
-            sentences = [s for path in paths for s in read_dataset_file(dataset, path)]
+            limit = dataset.get("max_dev_sents", -1)
+            sentences = [s for path in paths for s in read_dataset_file(dataset, path, limit=limit)]
             dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks, task_types))
     return train, dev
 
