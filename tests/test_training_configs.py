@@ -200,3 +200,19 @@ def test_an_unknown_precision_is_a_config_error(tmp_path, tiny_params):
             output_dir=str(tmp_path / "logs"),
             overrides=["training.precision=fp8"],
         )
+
+
+def test_max_sents_limits_training_files_but_never_prediction(tmp_path, tiny_params):
+    config = small_dataset(
+        tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}}, max_sents=3, max_dev_sents=2
+    )
+    run = machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"][0]["train_sentences"] == 3
+    assert metrics["best_dev"]["small/ner"]["counts"]["tokens"] == 2 * 4
+    out = tmp_path / "pred.conll"
+    count = Predictor.load(run / "model", device="cpu").predict_file(
+        str(tmp_path / "train.conll"), str(out)
+    )
+    assert count == 8
+    assert out.read_text().count("# id") == 8
