@@ -219,7 +219,10 @@ def run_components(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed the usage and its error (or the help)
+        return exit_.code if isinstance(exit_.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
     from transformers.utils import logging as hf_logging
 
@@ -236,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         handlers[args.command](args)
     except MachampError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # The file system refused (no permission, a full disk, a folder where a file should be):
+        # something the user can fix, so one line naming the path rather than a traceback.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

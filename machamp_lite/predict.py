@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,9 +104,10 @@ class Predictor:
         """Labels for pre-split sentences: one ``{task: labels}`` dict per sentence."""
         config = self.dataset(dataset)
         tasks = list(config["tasks"])
-        encoded = self.model.encoder.subwords.encode_many([list(s) for s in sentences])
+        words = [list(s) for s in sentences]
+        encoded = self.model.encoder.subwords.encode_many(words)
         predicted = predict_encoded(
-            self.model, encoded, tasks, *self._batch_settings(), self.device
+            self.model, encoded, tasks, *self._batch_settings(), self.device, words
         )
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
@@ -143,16 +145,31 @@ class Predictor:
             writer = write_token_label if raw_text else write_labels_only
             writer(output_path, sentences, predicted[token_tasks[0]])
         else:
-            columns = {c.name: c.column_idx for c in task_columns(config) if c.level == "token"}
+            columns = {c.name: c.column_idx for c in task_columns(config)}
+            labels = {t: predicted[t] for t in token_tasks}
+            sentence_tasks = [t for t in tasks if t not in token_tasks]
+            if sentence_tasks:
+                # A sentence-level label goes into its column on the sentence's first line.
+                sentences = [
+                    dataclasses.replace(s, line_numbers=s.line_numbers[:1]) for s in sentences
+                ]
+                labels = {t: [[value] for value in predicted[t]] for t in sentence_tasks}
+                if token_tasks:
+                    raise ConfigError(
+                        "predicting token-level and sentence-level tasks into one file is not "
+                        "supported; train them as separate datasets"
+                    )
             separator, word_idx = config.get("separator", "whitespace"), config.get("word_idx", 0)
             if reader_name(config, input_path) == "conllu":
                 # CoNLL-U columns are tab-separated, and a FORM may hold spaces.
                 separator, word_idx = "tab", word_idx or 1
+            elif reader_name(config, input_path) == "sentence_tsv":
+                separator = "tab"  # one instance per line, tab-separated columns
             write_in_place(
                 input_path,
                 output_path,
                 sentences,
-                {t: predicted[t] for t in token_tasks},
+                labels,
                 columns,
                 separator,
                 config.get("encoding", "utf-8"),

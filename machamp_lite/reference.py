@@ -5,9 +5,11 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+from . import config
 from .config import DATASET_DEFAULTS, DATASET_KEYS, DEFAULT_PARAMS_PATH, TASK_KEYS
 from .registry import Registry, decoders, describe_parameters, encoders, metrics, readers
 
@@ -28,7 +30,8 @@ DATASET_DESCRIPTIONS = {
     "encoding": "Text encoding of the files, e.g. `latin-1`; a UTF-8 byte-order mark is dropped.",
     "comment_regex": "Lines matching it before a sentence are comments, kept in the output. "
     "Unset: MultiCoNER, CoNLL-U and GermEval comment lines.",
-    "max_sents": "Read only the first N sentences of each file (-1: all).",
+    "max_sents": "Train on the first N sentences of each training file only (-1: all).",
+    "max_dev_sents": "Score the first N sentences of each dev file only (-1: all).",
     "plugins": "Python modules to import before the dataset is read, so that they can register "
     "components (readers, decoders, metrics).",
     "sent_idxs": "Text columns of the `sentence_tsv` reader, joined and split on whitespace into "
@@ -87,7 +90,8 @@ PARAM_DESCRIPTIONS = {
     "training.grad_clip": "Clip the gradient norm to this value; 0 or null: no clipping.",
     "training.train_metrics": "Accepted for MaChAmp compatibility; has no effect (training "
     "scores are not computed; only losses are reported).",
-    "training.accumulation_steps": "Batches whose gradients are summed before each optimizer step.",
+    "training.accumulation_steps": "Batches per optimizer step (per process); their gradients "
+    "are combined, weighted by sentences, as if they were one big batch.",
     "training.memory_budget_gb": "Memory budget in GB (peak GPU memory reserved, or peak RSS on "
     "CPU): warn before training when weights, gradients and AdamW state exceed it, and after the "
     "first optimizer step when the measured peak passes 90% of it; null: no check. "
@@ -155,7 +159,8 @@ def describe_component(kind: str, name: str, component: Any) -> dict[str, Any]:
         row["level"] = getattr(component, "level", "token")
         row["default_metric"] = getattr(component, "default_metric", None)
     row["parameters"] = [
-        {**p, "set_by": _set_by(kind, p["name"])} for p in describe_parameters(component)
+        {**p, "set_by": _set_by(kind, p["name"]).replace("`", "")}
+        for p in describe_parameters(component)
     ]
     return row
 
@@ -199,13 +204,17 @@ def format_components(listing: dict[str, list[dict[str, Any]]] | None = None) ->
                 head += f"  [{row['level']} level, default metric {row['default_metric']}]"
             lines.append(f"{head}  {row['class']}")
             if row["summary"]:
-                lines.append(f"      {row['summary']}")
+                lines.append(
+                    textwrap.fill(
+                        row["summary"], 100, initial_indent=" " * 6, subsequent_indent=" " * 6
+                    )
+                )
             for parameter in row["parameters"]:
                 if parameter["set_by"] == "machamp-lite":
                     continue
                 lines.append(f"      {_signature_text(parameter)}    <- {parameter['set_by']}")
         lines.append("")
-    return "\n".join(line.replace("`", "") for line in lines).rstrip()
+    return "\n".join(lines).rstrip()
 
 
 def flatten_params(defaults: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, str, Any]]:
@@ -243,6 +252,18 @@ def missing_descriptions() -> dict[str, list[str]]:
         "task keys without a description": sorted(set(TASK_KEYS) - set(TASK_DESCRIPTIONS)),
         "task descriptions of unknown keys": sorted(set(TASK_DESCRIPTIONS) - set(TASK_KEYS)),
     }
+
+
+def _limits(dotted: str) -> str:
+    """The bounds that config.py checks for a numeric key, as ``, >= 1`` or ``, in [0, 1)``."""
+    low, high, high_included = getattr(config, "PARAM_LIMITS", {}).get(dotted, (None,) * 3)
+    if low is not None and high is not None:
+        return f", in [{low}, {high}{']' if high_included else ')'}"
+    if low is not None:
+        return f", >= {low}"
+    if high is not None:
+        return f", {'<=' if high_included else '<'} {high}"
+    return ""
 
 
 def _cell(text: str) -> str:
@@ -340,7 +361,7 @@ def generate_reference() -> str:
     ]
     for dotted, type_name, default in flatten_params(default_params()):
         out.append(
-            f"| `{dotted}` | {type_name} | `{json.dumps(default)}` | "
+            f"| `{dotted}` | {type_name}{_limits(dotted)} | `{json.dumps(default)}` | "
             f"{_cell(PARAM_DESCRIPTIONS.get(dotted, ''))} |"
         )
     listing = describe_components(builtin_only=True)
@@ -389,7 +410,7 @@ def generate_reference() -> str:
                     default = p["default"] if p["default"] == "(required)" else _code(p["default"])
                     out.append(
                         f"| `{p['name']}` | {_cell(_code(p['type']))} | {_cell(default)} | "
-                        f"{_cell(p['set_by'])} |"
+                        f"{_cell(_set_by(kind, p['name']))} |"
                     )
             else:
                 out += ["", "No arguments."]

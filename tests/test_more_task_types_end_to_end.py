@@ -196,18 +196,13 @@ def test_a_ud_task_type_trains_loads_and_labels_conllu_in_place(
     output = tmp_path / "predicted.conllu"
     assert predictor.predict_file(str(tmp_path / "en_dev.conllu"), str(output)) == 3
     check_predicted_file(DEV, output.read_text(encoding="utf-8"), [task])
-
-
-def test_dependency_vocabulary_holds_relations_only(tmp_path, tiny_params):
-    config = ud_dataset(tmp_path, {"dependency": UD_TASKS["dependency"]}, separator="tab")
-    run = train_quietly(config, tiny_params, tmp_path)
-    vocabularies = json.loads((run / "model" / "vocabularies.json").read_text())
-    assert "nsubj" in vocabularies["dependency"] and "root" in vocabularies["dependency"]
-    assert not any("\t" in label for label in vocabularies["dependency"])
-    predictor = Predictor.load(run / "model", device="cpu")
-    [predicted] = predictor.predict([["He", "ate", "pears", "."]])
-    heads = [int(label.split("\t")[0]) for label in predicted["dependency"]]
-    assert is_tree(heads, single_root=True)
+    if task == "dependency":
+        heads = [int(label.split("\t")[0]) for label in predicted[task]]
+        assert is_tree(heads, single_root=True)
+        # The vocabulary holds relations, not head + relation pairs.
+        vocabulary = json.loads((run / "model" / "vocabularies.json").read_text())[task]
+        assert {"nsubj", "root", "orphan"} <= set(vocabulary)
+        assert not any("\t" in label for label in vocabulary)
 
 
 def test_four_ud_tasks_train_together_on_one_conllu_dataset(tmp_path, tiny_params):
@@ -272,6 +267,12 @@ def test_regression_trains_on_sentence_and_score_tsv_and_predicts_numbers(tmp_pa
     assert all(p["rating"] == repr(float(p["rating"])) for p in predicted)
     output = tmp_path / "predicted.tsv"
     assert predictor.predict_file(str(dev), str(output)) == 3
-    # Sentence-level predictions are not written by predict_file (as for classification): the
-    # lines come back unchanged.
-    assert output.read_text() == dev_text
+    # Each sentence's line keeps its text and gets the predicted score in the label column.
+    lines = output.read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == [s for s, _ in SCORES[:3]]
+    assert all(
+        float(line.split("\t")[1]) == pytest.approx(float(line.split("\t")[1]))
+        and line.split("\t")[1] == repr(float(line.split("\t")[1]))
+        for line in lines
+    )
+    assert output.read_text() != dev_text
