@@ -72,6 +72,25 @@ def refuse_pickles(path: Path) -> None:
             )
 
 
+def _read_json(path: Path, valid) -> dict[str, Any]:
+    """A JSON object of the archive whose values pass ``valid``; anything else (a missing,
+    truncated or edited file) is one ModelLoadError naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        problem = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+        raise ModelLoadError(
+            f"{path}: {problem}; the model directory is incomplete or damaged: copy it again "
+            "or retrain"
+        ) from None
+    if not isinstance(value, dict) or not valid(value.values()):
+        raise ModelLoadError(
+            f"{path}: not what machamp-lite writes there; the model directory is damaged: copy "
+            "it again or retrain"
+        )
+    return value
+
+
 def load_archive(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """(model, params, datasets, vocabularies, tasks) from an archive directory."""
     from safetensors.torch import load_model
@@ -86,22 +105,37 @@ def load_archive(path: str | os.PathLike, device: str | torch.device = "cpu"):
             "pass the 'model' folder inside a training run directory"
         )
     refuse_pickles(root)
-    params = json.loads((root / "params.json").read_text(encoding="utf-8"))
-    datasets = json.loads((root / "datasets.json").read_text(encoding="utf-8"))
+    params = _read_json(root / "params.json", lambda v: True)
+    datasets = _read_json(
+        root / "datasets.json",
+        lambda v: all(isinstance(d, dict) and {"name", "source", "tasks"} <= set(d) for d in v),
+    )
     vocabularies = {
         task: LabelVocabulary(labels)
-        for task, labels in json.loads(
-            (root / "vocabularies.json").read_text(encoding="utf-8")
+        for task, labels in _read_json(
+            root / "vocabularies.json",
+            lambda v: all(isinstance(x, list) and all(isinstance(y, str) for y in x) for x in v),
         ).items()
     }
     tasks: dict[str, TaskSpec] = collect_tasks(datasets)
     encoder_dir = root / ENCODER_DIR
+    if not (encoder_dir / "config.json").is_file():
+        raise ModelLoadError(
+            f"{encoder_dir}: missing (the encoder's config.json and tokenizer); the model "
+            "directory is incomplete: copy it again or retrain"
+        )
     tokenizer = load_tokenizer(str(encoder_dir))
     config = AutoConfig.from_pretrained(str(encoder_dir))
     model = build_model(
         params, tasks, vocabularies, pretrained=False, tokenizer=tokenizer, model_config=config
     )
-    missing, unexpected = load_model(model, str(root / WEIGHTS), strict=False)
+    try:
+        missing, unexpected = load_model(model, str(root / WEIGHTS), strict=False)
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise ModelLoadError(
+            f"{root / WEIGHTS}: cannot read the weights ({error}); the file is damaged or "
+            "incomplete: copy the model directory again or retrain"
+        ) from None
     if missing or unexpected:
         raise ModelLoadError(
             f"{root / WEIGHTS}: weights do not match the model described by params.json "

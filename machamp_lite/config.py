@@ -358,7 +358,10 @@ def validate_dataset(
         if "column_idx" in task and (
             not isinstance(task["column_idx"], int) or isinstance(task["column_idx"], bool)
         ):
-            raise ConfigError(f"{twhere}: key 'column_idx' must be an integer")
+            raise ConfigError(
+                f"{twhere}: key 'column_idx' must be an integer, "
+                f"got {json.dumps(task['column_idx'])}"
+            )
         weight = task.get("loss_weight", 1.0)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool):
             raise ConfigError(

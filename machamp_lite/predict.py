@@ -79,6 +79,12 @@ class Predictor:
         from .archive import load_archive
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            kind = torch.device(device).type
+        except RuntimeError:
+            raise ConfigError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
         model, params, datasets, _, _ = load_archive(path, device)
         return cls(model, params, datasets, device)
 

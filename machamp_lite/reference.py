@@ -63,6 +63,9 @@ PARAM_DESCRIPTIONS = {
     "encoder.dropout": "Dropout on the word vectors the encoder passes to the decoders.",
     "encoder.window_overlap": "Fraction of a window shared with the next one when a sentence is "
     "longer than `max_input_length`.",
+    "encoder.freeze_embeddings": "Do not train the input (subword) embedding matrix, most of a "
+    "multilingual encoder's weights: saves its gradient and optimizer state. Position "
+    "embeddings and all transformer layers still train.",
     "decoder.dropout": "Dropout inside every decoder that has a `dropout` argument, unless the "
     "task sets its own `dropout`.",
     "batching.batch_size": "Most sentences in a training batch.",

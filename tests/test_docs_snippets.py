@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,10 @@ PAGES = [
     "api.md",
     "faq.md",
 ]
+# Other Markdown files whose commands and links are checked too.
+EXTRA_PAGES = ["../examples/plugin/README.md"]
 # Pages that other parts of the project write; links to them may precede them.
-OTHER_PAGES = {"evaluation.md", "errors.md", "performance.md", "reproducing.md"}
+OTHER_PAGES = {"evaluation.md", "errors.md", "performance.md", "reproducing.md", "scaling.md"}
 
 # A fenced block, optionally preceded by a directive comment: <!-- file: PATH --> writes the
 # block to PATH in the sandbox instead of running it; <!-- not run --> only compiles it.
@@ -85,16 +86,17 @@ def test_every_page_exists_and_the_index_links_every_page():
         assert f"]({page})" in index, f"docs/index.md does not link {page}"
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + EXTRA_PAGES)
 def test_relative_links_resolve(page):
     text = (DOCS / page).read_text(encoding="utf-8")
+    folder = (DOCS / page).parent
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             continue
         path = target.split("#")[0]
         if path in OTHER_PAGES:
             continue
-        assert (DOCS / path).exists(), f"docs/{page}: link to {target} does not resolve"
+        assert (folder / path).exists(), f"docs/{page}: link to {target} does not resolve"
 
 
 PYTHON_PAGES = [page for page in PAGES if any(lang == "python" for _, lang, _, _ in blocks(page))]
@@ -118,9 +120,9 @@ def test_python_examples_run_in_order(page, sandbox):
         exec(code, namespace)  # noqa: S102  (the documentation's own examples)
 
 
-def config_blocks() -> list[tuple[str, str, int]]:
+def config_blocks() -> list:
     return [
-        (page, body, line)
+        pytest.param(page, body, line, id=f"{page}:{line}")
         for page in PAGES
         for directive, lang, body, line in blocks(page)
         if lang in ("json", "jsonnet")
@@ -140,21 +142,23 @@ def test_json_examples_are_valid_configs(page, body, line, tmp_path):
         validate_against_defaults(config, default_params(), where)
 
 
-def command_lines() -> list[tuple[str, str, int]]:
+def command_lines() -> list:
     found = []
-    for page in PAGES:
+    for page in PAGES + EXTRA_PAGES:
         for _, lang, body, line in blocks(page):
             if lang not in ("bash", "sh", "console"):
                 continue
             for offset, command in enumerate(body.replace("\\\n", " ").split("\n")):
                 if "machamp-lite " in command.split("#")[0]:
-                    found.append((page, command, line + offset))
+                    found.append(
+                        pytest.param(page, command, line + offset, id=f"{page}:{line + offset}")
+                    )
     return found
 
 
 @pytest.mark.parametrize("page,command,line", command_lines())
 def test_command_lines_parse(page, command, line):
-    words = shlex.split(command, comments=True)
+    words = shlex.split(command.split(" | ")[0], comments=True)  # the command before a pipe
     while words and re.match(r"^[A-Z_]+=", words[0]):  # VAR=value before the command
         words.pop(0)
     if words[0] == "$":
@@ -186,7 +190,9 @@ def test_the_documented_python_api_exists():
 def test_readme_commands_in_the_quickstart_are_the_readmes():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quickstart = (DOCS / "quickstart.md").read_text(encoding="utf-8")
-    train = re.search(r"machamp-lite train --dataset_configs dataset_configs/demo\.json[^\n]*", readme)
+    train = re.search(
+        r"machamp-lite train --dataset_configs dataset_configs/demo\.json[^\n]*", readme
+    )
     assert train and train.group(0).split(" && ")[0] in quickstart
 
 
@@ -194,6 +200,9 @@ def test_pages_mention_no_missing_path():
     """Paths in backticks that look like repository files exist (docs rot when files move)."""
     for page in PAGES:
         text = (DOCS / page).read_text(encoding="utf-8")
-        for path in re.findall(r"`((?:machamp_lite|tests|examples|param_configs|dataset_configs|"
-                               r"data)/[\w./-]+)`", text):
+        for path in re.findall(
+            r"`((?:machamp_lite|tests|examples|param_configs|dataset_configs|"
+            r"data)/[\w./-]+)`",
+            text,
+        ):
             assert (ROOT / path).exists(), f"docs/{page} mentions {path}, which does not exist"

@@ -559,3 +559,82 @@ def test_predict_a_missing_input_file(quirky_run, tmp_path, capsys):
     error = one_error(capsys, code)
     assert error.startswith(f"error: {missing}: file not found")
     assert not (tmp_path / "o.conll").exists()
+
+
+DAMAGE = {
+    "garbage_weights": lambda m: (m / "model.safetensors").write_bytes(b"not safetensors"),
+    "no_params_json": lambda m: (m / "params.json").unlink(),
+    "edited_vocabularies": lambda m: (m / "vocabularies.json").write_text("[1]"),
+    "no_encoder_folder": lambda m: __import__("shutil").rmtree(m / "encoder"),
+}
+DAMAGED_FILE = {
+    "garbage_weights": "model.safetensors",
+    "no_params_json": "params.json",
+    "edited_vocabularies": "vocabularies.json",
+    "no_encoder_folder": "encoder",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_predict_with_a_damaged_model_folder_names_the_file(quirky_run, tmp_path, capsys, damage):
+    import shutil
+
+    run, files, _ = quirky_run
+    model = shutil.copytree(run / "model", tmp_path / "model")
+    DAMAGE[damage](model)
+    error = one_error(capsys, predict_cli(model, files["crlf"], tmp_path / "out.conll"))
+    assert error.startswith(f"error: {model / DAMAGED_FILE[damage]}: ")
+    assert "copy it again or retrain" in error or "copy the model directory again" in error
+    assert not (tmp_path / "out.conll").exists()
+
+
+def test_predict_with_a_dataset_name_the_model_does_not_know(quirky_run, tmp_path, capsys):
+    run, files, _ = quirky_run
+    code = predict_cli(run / "model", files["crlf"], tmp_path / "o.conll", "--dataset", "nope")
+    error = one_error(capsys, code)
+    assert error.startswith("error: unknown dataset 'nope'; this model knows: ")
+    assert ", crlf, " in error
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_predict_on_cuda_without_a_gpu(quirky_run, tmp_path, capsys):
+    run, files, _ = quirky_run
+    code = main(
+        ["predict", str(run / "model"), str(files["crlf"]), str(tmp_path / "o"), "--device", "cuda"]
+    )
+    error = one_error(capsys, code)
+    assert error == "error: --device cuda: no CUDA GPU is available here; use --device cpu"
+
+
+def test_predict_with_a_device_that_does_not_exist(quirky_run, tmp_path, capsys):
+    run, files, _ = quirky_run
+    code = main(
+        ["predict", str(run / "model"), str(files["crlf"]), str(tmp_path / "o"), "--device", "tpu"]
+    )
+    error = one_error(capsys, code)
+    assert error == "error: --device tpu: not a device; use cpu, cuda or cuda:N"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="machamp_lite/training/trainer.py pick_device passes the name to torch.device, whose "
+    "RuntimeError for an unknown device type is not turned into a ConfigError",
+)
+def test_train_with_a_device_that_does_not_exist(tmp_path, params, capsys):
+    config = dataset_config(tmp_path)
+    code = main(
+        [
+            "train",
+            "--dataset_configs",
+            str(config),
+            "--parameters_config",
+            str(params),
+            "--output_dir",
+            str(tmp_path / "logs"),
+            "--device",
+            "tpu",
+        ]
+    )
+    error = one_error(capsys, code)
+    assert error == "error: --device tpu: not a device; use cpu, cuda or cuda:N"

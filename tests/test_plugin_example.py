@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,11 @@ from machamp_lite.registry import (
 )
 
 from conftest import ROOT
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 PLUGIN_DIR = ROOT / "examples" / "plugin"
 PACKAGE = "machamp_example_plugin"

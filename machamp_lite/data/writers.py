@@ -64,6 +64,11 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str =
     target = Path(path)
     if target.is_dir():
         raise DataError("is a directory; give the output a file name", str(target))
+    folder = next((p for p in target.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise DataError(
+            f"{folder} is a file, not a folder; choose another output path", str(target)
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

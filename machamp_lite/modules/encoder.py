@@ -120,6 +120,7 @@ class TransformerEncoder(nn.Module):
         pooling: str = "first",
         dropout: float = 0.1,
         window_overlap: float = 0.5,
+        freeze_embeddings: bool = False,
         pretrained: bool = True,
         tokenizer=None,
         model_config=None,
@@ -144,6 +145,15 @@ class TransformerEncoder(nn.Module):
         self.subwords = SubwordTokenizer(self.tokenizer, limit, window_overlap)
         self.dropout = nn.Dropout(dropout)
         self.output_dim = int(self.transformer.config.hidden_size)
+        self.freeze_embeddings = bool(freeze_embeddings)
+        if self.freeze_embeddings:
+            # The input (subword) embedding matrix holds most of a multilingual encoder's
+            # weights (96M of multilingual-e5-small's 118M, 250k rows) while a batch uses a few
+            # hundred rows. Training it costs a dense gradient and a dense AdamW update of every
+            # row at every step, plus three more copies of the matrix in memory (gradient and
+            # two moments); frozen, it costs nothing. Position and type embeddings and all
+            # transformer layers still train. See docs/performance.md for the measured effect.
+            self.transformer.get_input_embeddings().weight.requires_grad_(False)
 
     def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.transformer(

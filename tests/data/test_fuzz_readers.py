@@ -89,7 +89,80 @@ def near_conll(draw) -> bytes:
     return data
 
 
-any_input = st.one_of(st.binary(max_size=400), near_conll(), near_conll())
+SAFE_WORDS = ["anna", "Berlin", "#", "_", "4_", "東京", "naïve", "\u200b", "\x00", "\x01", "\u0301"]
+words = st.one_of(st.sampled_from(SAFE_WORDS), st.sampled_from(SAFE_WORDS), tokens)
+mostly_valid_labels = st.sampled_from(VALID_LABELS * 40 + INVALID_LABELS)
+
+
+@st.composite
+def spoil(draw, text: str) -> bytes:
+    """``text`` as UTF-8, maybe with a BOM, maybe without its final newline, and now and then
+    with a random line or a bad byte put in."""
+    lines_ = text.split("\n")
+    if draw(st.integers(0, 4)) == 0:
+        lines_.insert(draw(st.integers(0, len(lines_))), draw(lines))
+    text = ("\ufeff" if draw(st.booleans()) else "") + "\n".join(lines_)
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    data = text.encode("utf-8")
+    if draw(st.integers(0, 6)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from(INVALID_BYTES)) + data[at:]
+    return data
+
+
+@st.composite
+def column_like(draw) -> bytes:
+    """Mostly well-formed column files: ``word _ _ label`` sentences, comments, blank lines."""
+    sep = draw(st.sampled_from(["\t", "\t", " ", "  ", " \t"]))
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    text = ""
+    for _ in range(draw(st.integers(1, 4))):
+        text += "".join(
+            draw(st.sampled_from(BLANKS)) + ending for _ in range(draw(st.integers(0, 2)))
+        )
+        if draw(st.booleans()):
+            text += draw(st.sampled_from(COMMENTS[:6])) + ending
+        for _ in range(draw(st.integers(1, 5))):
+            fields = [draw(words), "_", "_", draw(mostly_valid_labels)]
+            text += sep.join(fields) + draw(st.sampled_from(["", "", " ", "\t"])) + ending
+        text += ending
+    return draw(spoil(text))
+
+
+@st.composite
+def conllu_like(draw) -> bytes:
+    """Mostly well-formed CoNLL-U: numbered words, multiword tokens, empty nodes, comments."""
+    text = ""
+    for _ in range(draw(st.integers(1, 3))):
+        text += "".join(
+            draw(st.sampled_from(BLANKS)) + "\n" for _ in range(draw(st.integers(0, 2)))
+        )
+        if draw(st.booleans()):
+            text += draw(st.sampled_from(["# sent_id = s1", "# text = a b", "# newpar"])) + "\n"
+        n = draw(st.integers(1, 4))
+        for i in range(1, n + 1):
+            if i < n and draw(st.integers(0, 3)) == 0:
+                text += f"{i}-{i + 1}\t{draw(words)}\t_\t_\t_\t_\t_\t_\t_\t_\n"
+            misc = draw(st.sampled_from(["_", "B-PER", "O", "SpaceAfter=No", "I-LOC"]))
+            upos = draw(st.sampled_from(["NOUN", "VERB", "_", "X"]))
+            head = draw(st.integers(0, n))
+            text += f"{i}\t{draw(words)}\t_\t{upos}\t_\t_\t{head}\troot\t_\t{misc}\n"
+            if draw(st.integers(0, 5)) == 0:
+                text += f"{i}.1\t{draw(words)}\t_\t_\t_\t_\t_\t_\t{i}:conj\t_\n"
+        text += "\n"
+    return draw(spoil(text))
+
+
+# Raw bytes, chaotic near-CoNLL text, and (twice as often) mostly valid files that parse.
+any_input = st.one_of(
+    st.binary(max_size=400),
+    near_conll(),
+    column_like(),
+    column_like(),
+    conllu_like(),
+    conllu_like(),
+)
 
 
 def file_lines(data: bytes) -> list[str]:
@@ -225,6 +298,8 @@ def test_sentence_tsv_reader_gives_one_sentence_per_line_or_a_data_error(
         previous = number
         assert sentence.line_numbers == [number] * len(sentence.words)
         fields = lines_[number - 1].split("\t")
+        while len(fields) > 2 and not fields[-1].strip():
+            fields.pop()  # a trailing tab does not make an empty label column
         assert sentence.words == fields[0].split()
         if require_labels:
             assert sentence.labels["cls"] == fields[label_column].strip()
@@ -334,6 +409,27 @@ def test_labels_of_an_unlabelled_file_are_added_beside_the_words(tmp_path, words
     before = reader.read(str(source), tasks, require_labels=False)
     new = [data.draw(st.lists(NEW_LABELS, min_size=len(s), max_size=len(s))) for s in before]
     write_in_place(str(source), str(target), before, {"ner": new}, {"ner": -1}, separator)
+    after = reader.read(str(target), tasks)
+    assert [s.words for s in after] == [s.words for s in before]
+    assert [s.line_numbers for s in after] == [s.line_numbers for s in before]
+    assert [s.labels["ner"] for s in after] == new
+
+
+@FUZZ
+@given(data=st.data())
+def test_labels_written_into_conllu_misc_read_back_in_place(tmp_path, data):
+    raw = data.draw(conllu_like())
+    source, target = tmp_path / "in.conllu", tmp_path / "out.conllu"
+    source.write_bytes(raw)
+    tasks = [TaskColumn("ner", 9, "token", bio_label_problem)]
+    reader = ConlluReader()
+    try:
+        before = reader.read(str(source), tasks, require_labels=False)
+    except DataError:
+        assume(False)  # a spoiled line
+    new = [data.draw(st.lists(NEW_LABELS, min_size=len(s), max_size=len(s))) for s in before]
+    write_in_place(str(source), str(target), before, {"ner": new}, {"ner": 9}, "tab", word_idx=1)
+    assert target.read_bytes().count(b"\n") == raw.count(b"\n")
     after = reader.read(str(target), tasks)
     assert [s.words for s in after] == [s.words for s in before]
     assert [s.line_numbers for s in after] == [s.line_numbers for s in before]
