@@ -17,6 +17,7 @@ from .config import write_json
 from .data.vocabulary import LabelVocabulary
 from .errors import ModelLoadError
 from .model import MultiTaskModel, TaskSpec, build_model, collect_tasks
+from .registry import import_plugin_modules
 
 WEIGHTS = "model.safetensors"
 ENCODER_DIR = "encoder"
@@ -117,6 +118,10 @@ def load_archive(path: str | os.PathLike, device: str | torch.device = "cpu"):
             lambda v: all(isinstance(x, list) and all(isinstance(y, str) for y in x) for x in v),
         ).items()
     }
+    # Decoders and readers from other packages register when their modules are imported.
+    import_plugin_modules(params.get("plugins", []), f"{root / 'params.json'}")
+    for dataset in datasets.values():
+        import_plugin_modules(dataset.get("plugins", []), f"{root / 'datasets.json'}")
     tasks: dict[str, TaskSpec] = collect_tasks(datasets)
     encoder_dir = root / ENCODER_DIR
     if not (encoder_dir / "config.json").is_file():

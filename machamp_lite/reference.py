@@ -73,8 +73,6 @@ PARAM_DESCRIPTIONS = {
     "batch; a longer sentence gets a batch of its own.",
     "batching.sampling_smoothing": "MaChAmp's dataset smoothing: each dataset's share of an "
     "epoch's batches is proportional to size**alpha; 1.0 uses every batch of every dataset once.",
-    "batching.sort_by_size": "Accepted for MaChAmp compatibility; has no effect (batches are "
-    "always built from sentences of similar length).",
     "training.num_epochs": "Training epochs; the epoch with the best summed dev score is kept.",
     "training.optimizer.type": 'The optimizer; only `"adamw"` is available.',
     "training.optimizer.lr": "Learning rate of the (pretrained) encoder.",
@@ -91,8 +89,8 @@ PARAM_DESCRIPTIONS = {
     "spent rising.",
     "training.learning_rate_scheduler.ratio": "`slanted_triangular`: peak rate / lowest rate.",
     "training.grad_clip": "Clip the gradient norm to this value; 0 or null: no clipping.",
-    "training.train_metrics": "Accepted for MaChAmp compatibility; has no effect (training "
-    "scores are not computed; only losses are reported).",
+    "training.train_metrics": "Also score the training batches (decoding each one, Viterbi for a "
+    "CRF); off by default because it costs time and trains nothing.",
     "training.accumulation_steps": "Batches per optimizer step (per process); their gradients "
     "are combined, weighted by sentences, as if they were one big batch.",
     "training.memory_budget_gb": "Memory budget in GB (peak GPU memory reserved, or peak RSS on "

@@ -47,6 +47,7 @@ class Registry:
         return add
 
     def names(self) -> list[str]:
+        load_plugins()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:

@@ -79,6 +79,32 @@ def test_a_decoder_from_a_separate_module_named_in_the_config_trains(
     predictor = Predictor.load(run / "model", device="cpu")
     assert predictor.model.decoders["ner"].temperature == 2.0
     assert len(predictor.predict([["anna", "lives"]])[0]["ner"]) == 2
+    # A fresh process (the command line) imports the config's plugin module when it loads the
+    # model, so the decoder is found without any extra step.
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plugin_dir), str(ROOT)]))
+    out = tmp_path / "pred.conll"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "machamp_lite",
+            "predict",
+            str(run / "model"),
+            str(tmp_path / "dev.conll"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().count("# id") == 3
 
 
 def test_sentences_longer_than_the_encoder_keep_every_word(tmp_path, tiny_params):

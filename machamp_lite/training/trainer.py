@@ -217,6 +217,7 @@ class Trainer:
         # Fault injection for the kill-and-resume test: SIGKILL this process after N steps.
         self.kill_at_step = int(os.environ.get("MACHAMP_LITE_FAULT_KILL_AT_STEP", "0"))
         self.memory_budget_gb = training.get("memory_budget_gb")
+        self.train_metrics: dict[str, Any] | None = None
         self.check_static_memory()
 
     def peak_memory_gb(self) -> float:
@@ -341,11 +342,31 @@ class Trainer:
                 if not torch.isfinite(loss):
                     self.report_non_finite(loss, split, batch)
                 self.scaler.scale(loss * weight).backward()
+            if weight > 0 and self.train_metrics is not None:
+                self.score_training_batch(split, batch, inputs)
             if weight > 0:
                 for task, value in task_losses.items():
                     summed, count = losses.get(task, (0.0, 0))
                     losses[task] = (summed + value.item() * len(batch), count + len(batch))
         return losses
+
+    def score_training_batch(self, split: DatasetSplit, batch: list[int], inputs: dict) -> None:
+        """Decode a training batch for a training score: only when training.train_metrics is
+        on, since decoding (Viterbi for a CRF) every step costs time and trains nothing."""
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            predicted = self.model.predict(move(inputs, self.device), split.tasks)
+        self.model.train()
+        for task in split.tasks:
+            decoder = self.model.decoders[task]
+            key = f"{split.name}/{task}"
+            if key not in self.train_metrics:
+                self.train_metrics[key] = metrics.get(self.tasks[task].metric)()
+            words = [split.sentences[i].words for i in batch]
+            self.train_metrics[key].update(
+                [split.sentences[i].labels[task] for i in batch],
+                [decoder.targets_to_labels(w, p) for w, p in zip(words, predicted[task])],
+            )
 
     def report_non_finite(self, loss: torch.Tensor, split: DatasetSplit, batch: list[int]):
         ids = [s.sent_id or f"line {s.first_line}" for s in (split.sentences[i] for i in batch)]
@@ -360,6 +381,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.network.train()
         groups = self.step_groups(self._epoch_batches())
+        self.train_metrics = {} if self.params["training"].get("train_metrics") else None
         totals: dict[str, list[float]] = {}
         progress = tqdm(
             groups,
@@ -396,6 +418,11 @@ class Trainer:
             "train_loss_per_task": per_task,
             "train_sentences": sum(len(batch) for group in groups for _, batch in group),
             "optimizer_steps": len(groups),
+            **(
+                {"train": {key: m.compute() for key, m in self.train_metrics.items()}}
+                if self.train_metrics is not None
+                else {}
+            ),
         }
 
     def evaluate(self) -> tuple[dict[str, dict], dict[str, dict[str, list]]]:
