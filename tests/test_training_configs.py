@@ -242,3 +242,22 @@ def test_max_sents_limits_training_files_but_never_prediction(tmp_path, tiny_par
     )
     assert count == 8
     assert out.read_text().count("# id") == 8
+
+
+def test_training_scores_are_computed_only_when_asked(tmp_path, tiny_params):
+    config = small_dataset(tmp_path, {"ner": {"task_type": "seq_bio", "column_idx": -1}})
+    plain = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "a"),
+        overrides=["training.num_epochs=1"],
+    )
+    assert "train" not in json.loads((plain / "metrics.json").read_text())["epochs"][0]
+    scored = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "b"),
+        overrides=["training.num_epochs=1", "training.train_metrics=true"],
+    )
+    record = json.loads((scored / "metrics.json").read_text())["epochs"][0]
+    assert record["train"]["small/ner"]["counts"]["gold"] == 8 * 2  # every training span scored
