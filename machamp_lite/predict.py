@@ -166,9 +166,11 @@ class Predictor:
                         "supported; train them as separate datasets"
                     )
             separator, word_idx = config.get("separator", "whitespace"), config.get("word_idx", 0)
+            pad = ""
             if reader_name(config, input_path) == "conllu":
-                # CoNLL-U columns are tab-separated, and a FORM may hold spaces.
-                separator, word_idx = "tab", word_idx or 1
+                # CoNLL-U columns are tab-separated, a FORM may hold spaces, and a short line
+                # gets "_" in the columns it lacks.
+                separator, word_idx, pad = "tab", word_idx or 1, "_"
             elif reader_name(config, input_path) == "sentence_tsv":
                 separator = "tab"  # one instance per line, tab-separated columns
             write_in_place(
@@ -180,6 +182,7 @@ class Predictor:
                 separator,
                 config.get("encoding", "utf-8"),
                 word_idx=word_idx,
+                pad=pad,
             )
         return len(sentences)
 

@@ -21,8 +21,11 @@ from .sentence import Sentence
 _FIELD = re.compile(r"\S+")
 
 
-def replace_field(line: str, column_idx: int, value: str, separator: str, width: int = 1) -> str:
-    """``line`` with field ``column_idx`` set to ``value``; a missing column is appended.
+def replace_field(
+    line: str, column_idx: int, value: str, separator: str, width: int = 1, pad: str = ""
+) -> str:
+    """``line`` with field ``column_idx`` set to ``value``; a missing column is appended (with
+    tabs, after ``pad`` fields for the columns between).
 
     With tabs, fields are counted as the readers count them (``split_fields`` with ``width``):
     empty trailing fields beyond ``width`` are kept but are not columns."""
@@ -32,7 +35,7 @@ def replace_field(line: str, column_idx: int, value: str, separator: str, width:
         if -len(fields) <= column_idx < len(fields):
             fields[column_idx] = value
         else:
-            fields.extend([""] * (column_idx - len(fields)) + [value])
+            fields.extend([pad] * (column_idx - len(fields)) + [value])
         return "\t".join(fields + tail)
     spans = [m.span() for m in _FIELD.finditer(line)]
     if -len(spans) <= column_idx < len(spans):
@@ -110,6 +113,7 @@ def write_in_place(
     encoding: str = "utf-8",
     last_line: int | None = None,
     word_idx: int = 0,
+    pad: str = "",
 ) -> None:
     """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
 
@@ -118,7 +122,8 @@ def write_in_place(
     With ``last_line`` (when only the first sentences of a file were read) the copy stops at the
     blank line after that line, so no unpredicted sentence is written with its input labels.
     A line without the label column (unlabelled input) gets it appended after ``word_idx``'s
-    column. A UTF-8 byte-order mark at the start of the input is kept.
+    column, with ``pad`` in the columns between (``_`` for CoNLL-U). A UTF-8 byte-order mark at
+    the start of the input is kept.
     """
     check_not_input(input_path, output_path)
     by_line: dict[int, list[tuple[int, str]]] = {}
@@ -153,7 +158,7 @@ def write_in_place(
                 # its task's column, as readers join them; no read label contains a tab.
                 parts = label.split("\t")
                 for offset, part in enumerate(parts, start=1 - len(parts)):
-                    line = replace_field(line, column + offset, part, separator, width)
+                    line = replace_field(line, column + offset, part, separator, width, pad)
             yield ending + line + cr
 
     atomic_write(

@@ -427,8 +427,15 @@ def test_labels_written_into_conllu_misc_read_back_in_place(tmp_path, data):
         before = reader.read(str(source), tasks, require_labels=False)
     except DataError:
         assume(False)  # a spoiled line
+    # A short word line gets "_" in the columns it lacks; one that also has an empty field (a
+    # trailing tab) was malformed CoNLL-U before and stays so.
+    word_lines = [f.split("\t") for f in file_lines(raw) if f.strip() and f.strip()[0] != "#"]
+    assume(not any(len(fields) < 10 and "" in fields for fields in word_lines))
     new = [data.draw(st.lists(NEW_LABELS, min_size=len(s), max_size=len(s))) for s in before]
-    write_in_place(str(source), str(target), before, {"ner": new}, {"ner": 9}, "tab", word_idx=1)
+    columns = {"ner": 9}
+    write_in_place(
+        str(source), str(target), before, {"ner": new}, columns, "tab", word_idx=1, pad="_"
+    )
     assert target.read_bytes().count(b"\n") == raw.count(b"\n")
     after = reader.read(str(target), tasks)
     assert [s.words for s in after] == [s.words for s in before]

@@ -1,0 +1,513 @@
+"""Training and prediction speed, peak memory and dev F1 of the real library path
+(``machamp_lite.train`` with generated configs) on the small MultiCoNER setup: the first 500
+sentences of each full train set (en de es nl ru tr ko: 3,500) and the first 200 of each of the
+11 dev sets (2,200), with multilingual-e5-small on 2 threads.
+
+Each run is a fresh Python process, so its peak RSS is its own. The numbers come from the run's
+``metrics.json`` (per epoch: ``train_seconds``, ``train_sentences``, ``dev_seconds``,
+``peak_rss_mb``, dev scores), i.e. what a user's run reports.
+
+``profile_steps`` splits single training steps into forward, backward, gradient clipping and
+optimizer step, for settings that take turns on one model (so machine load hits all alike).
+
+Also the helpers the other benchmarks share: model and data paths, machine description and
+the fresh-process runner.
+
+    python -m benchmarks.bench_train_predict [--epochs 1] [--set KEY=VALUE ...]
+    python -m benchmarks.bench_train_predict --profile [--threads 1]
+    python -m benchmarks.bench_train_predict --code /tmp/old   # another checkout's machamp_lite
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+GET_MODELS = SHARED / "tools" / "get-models"
+
+TRAIN_LANGUAGES = ("en", "de", "es", "nl", "ru", "tr", "ko")
+DEV_LANGUAGES = ("bn", "de", "en", "es", "fa", "hi", "ko", "nl", "ru", "tr", "zh")
+LANGUAGE_FOLDERS = {
+    "bn": "BN-Bangla",
+    "de": "DE-German",
+    "en": "EN-English",
+    "es": "ES-Spanish",
+    "fa": "FA-Farsi",
+    "hi": "HI-Hindi",
+    "ko": "KO-Korean",
+    "nl": "NL-Dutch",
+    "ru": "RU-Russian",
+    "tr": "TR-Turkish",
+    "zh": "ZH-Chinese",
+}
+MODULE = "benchmarks.bench_train_predict"
+DATASET = "multiconer_small"
+TASK = "ner"
+
+# MaChAmp v0.4 with its default settings on the same setup and machine type, measured before
+# this benchmark existed (the issue's anchors); not re-measured here.
+MACHAMP_ANCHORS = {
+    "train_sentences_per_s": 12.0,
+    "train_epoch_seconds": 295.0,
+    "predict_sentences_per_s": 58.0,
+    "predict_seconds": 38.0,
+    "peak_rss_mb": 4200.0,
+    "dev_micro_f1_after_4_epochs": 0.10,
+    "tokenize_seconds_multiconer_train": 204.0,
+}
+TARGETS = {
+    "train_sentences_per_s": 24.0,
+    "predict_sentences_per_s": 116.0,
+    "peak_rss_mb": 2100.0,
+    "dev_micro_f1_after_4_epochs": 0.10,
+    "tokenize_seconds_multiconer_train": 15.0,
+}
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def train_file(language: str) -> str:
+    """A full MultiCoNER train set, relative to the data directory (Russian is the rebuilt one)."""
+    name = "ru_train.reconstructed.conll" if language == "ru" else f"{language}_train.conll"
+    return f"multiconer2022/{LANGUAGE_FOLDERS[language]}/{name}"
+
+
+def dev_file(language: str) -> str:
+    return f"multiconer2022/{LANGUAGE_FOLDERS[language]}/{language}_dev.conll"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("MACHAMP_DATA_DIR") or SHARED / "data")
+
+
+def find_models() -> dict[str, str]:
+    """Paths of the offline encoders: $ME5_SMALL / $MINILM when set, else what
+    ../shared/tools/get-models prints (it builds them once, then only prints them)."""
+    found = {k: os.environ[k] for k in ("ME5_SMALL", "MINILM") if os.environ.get(k)}
+    if len(found) == 2 or not GET_MODELS.exists():
+        return found
+    output = subprocess.run([str(GET_MODELS)], check=True, capture_output=True, text=True).stdout
+    for line in output.splitlines():
+        key, separator, value = line.partition("=")
+        if separator:
+            found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, and how busy the machine was (other processes share
+    its cores, so the load average belongs next to every timing)."""
+    import torch
+
+    description: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": load_average(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        import transformers
+
+        description["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            description["memory_gb"] = round(int(meminfo.readline().split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return description
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_child(module: str, spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run ``python -m MODULE --child SPEC`` in a fresh process and return the JSON object on
+    its last stdout line. Its stderr (logging, progress bars) stays out of the benchmark's own
+    output and is shown only when the child fails."""
+    command = [sys.executable, "-m", module, "--child", json.dumps(spec)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{module} failed (exit {done.returncode}):\n"
+            f"{done.stderr[-3000:]}\n{done.stdout[-1000:]}"
+        )
+    return json.loads(lines[-1])
+
+
+def use_code(path: str | None) -> None:
+    """Import ``machamp_lite`` from another checkout (the folder that holds the package), so
+    that an older version can be measured by the same benchmark."""
+    if not path:
+        return
+    sys.path.insert(0, str(Path(path).resolve()))
+    for name in [m for m in sys.modules if m == "machamp_lite" or m.startswith("machamp_lite.")]:
+        del sys.modules[name]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------- train and predict
+
+
+def write_configs(
+    folder: Path, model: str, train_sents: int, dev_sents: int, epochs: int
+) -> tuple[Path, Path]:
+    """The dataset config (one dataset, all languages: the multilingual setup) and the
+    parameter config (the default recipe with e5-small and ``epochs``)."""
+    dataset = {
+        DATASET: {
+            "train_data_path": [train_file(language) for language in TRAIN_LANGUAGES],
+            "dev_data_path": [dev_file(language) for language in DEV_LANGUAGES],
+            "max_sents": train_sents,
+            "max_dev_sents": dev_sents,
+            "word_idx": 0,
+            "tasks": {TASK: {"task_type": "seq_bio", "column_idx": -1}},
+        }
+    }
+    params = {"transformer_model": model, "training": {"num_epochs": epochs}}
+    dataset_path = folder / "dataset.json"
+    params_path = folder / "params.json"
+    dataset_path.write_text(json.dumps(dataset, indent=2), encoding="utf-8")
+    params_path.write_text(json.dumps(params, indent=2), encoding="utf-8")
+    return dataset_path, params_path
+
+
+def train_and_predict(
+    model: str,
+    data_dir: str,
+    train_sents: int = 500,
+    dev_sents: int = 200,
+    epochs: int = 1,
+    overrides: list[str] | None = None,
+    threads: int = 2,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """One ``machamp_lite.train`` run in this process; speed, memory and F1 from its
+    metrics.json. Prediction speed is the dev sets' sentences over ``dev_seconds`` (batched
+    prediction under inference mode plus scoring, as every epoch runs it)."""
+    import machamp_lite
+
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        folder = Path(tmp)
+        dataset_path, params_path = write_configs(folder, model, train_sents, dev_sents, epochs)
+        dev_count = _dev_sentences(dataset_path, data_dir)
+        started = time.perf_counter()
+        run = machamp_lite.train(
+            [str(dataset_path)],
+            str(params_path),
+            output_dir=str(folder / "logs"),
+            data_dir=data_dir,
+            overrides=list(overrides or []),
+            threads=threads,
+            seed=seed,
+        )
+        wall = time.perf_counter() - started
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    epochs_out = []
+    for record in metrics["epochs"]:
+        scores = record.get("dev", {}).get(f"{DATASET}/{TASK}", {})
+        epochs_out.append(
+            {
+                "epoch": record["epoch"],
+                "train_seconds": round(record["train_seconds"], 2),
+                "train_sentences": record["train_sentences"],
+                "train_sentences_per_s": round(
+                    record["train_sentences"] / record["train_seconds"], 2
+                ),
+                "dev_seconds": round(record["dev_seconds"], 2),
+                "predict_sentences_per_s": round(dev_count / record["dev_seconds"], 2),
+                "dev_micro_f1": scores.get("micro", {}).get("f1"),
+                "train_loss": round(record["train_loss"], 4),
+                "peak_rss_mb": round(record["peak_rss_mb"], 1),
+            }
+        )
+    return {
+        "settings": {
+            "transformer_model": model,
+            "train_sentences_per_language": train_sents,
+            "dev_sentences_per_language": dev_sents,
+            "epochs": epochs,
+            "threads": threads,
+            "overrides": list(overrides or []),
+        },
+        "dev_sentences": dev_count,
+        "epochs": epochs_out,
+        "train_sentences_per_s": median([e["train_sentences_per_s"] for e in epochs_out]),
+        "predict_sentences_per_s": median([e["predict_sentences_per_s"] for e in epochs_out]),
+        "peak_rss_mb": round(metrics["peak_rss_mb"], 1),
+        "dev_micro_f1_last": epochs_out[-1]["dev_micro_f1"],
+        "dev_micro_f1_best": (metrics.get("best_dev") or {})
+        .get(f"{DATASET}/{TASK}", {})
+        .get("micro", {})
+        .get("f1"),
+        "trainable_parameters": metrics.get("trainable_parameters"),
+        "parameters": metrics.get("parameters"),
+        "run_seconds": round(wall, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+
+
+def _dev_sentences(dataset_path: Path, data_dir: str) -> int:
+    """Dev sentences a run predicts, read as the trainer reads them."""
+    from machamp_lite.config import load_dataset_configs
+    from machamp_lite.data.dataset import read_dataset_file
+
+    dataset = load_dataset_configs([str(dataset_path)], data_dir, [])[DATASET]
+    limit = dataset.get("max_dev_sents", -1)
+    return sum(
+        len(read_dataset_file(dataset, path, limit=limit)) for path in dataset["dev_data_path"]
+    )
+
+
+# ---------------------------------------------------------------- one training step, split
+
+
+STEP_VARIANTS = {
+    "before: dense embeddings, foreach AdamW": {"frozen": False, "fused": False},
+    "dense embeddings, fused AdamW": {"frozen": False, "fused": True},
+    "frozen embeddings, fused AdamW (default)": {"frozen": True, "fused": True},
+    "frozen embeddings, fused AdamW, bf16 autocast": {"frozen": True, "fused": True, "bf16": True},
+}
+
+
+def profile_steps(
+    model: str,
+    data_dir: str,
+    threads: int = 1,
+    repeats: int = 5,
+    variants: dict[str, dict[str, bool]] | None = None,
+) -> dict[str, Any]:
+    """Median seconds of forward, backward, clipping and optimizer step for each setting, on
+    the batch of median padded size among the trainer's batches of the small setup.
+
+    The settings take turns on one model, one step each per round, so load from other
+    processes hits all of them alike. With one thread the clock is the thread's CPU time,
+    which other processes barely change; with more threads it is wall time."""
+    import torch
+
+    from machamp_lite.config import load_dataset_configs, load_params
+    from machamp_lite.data.batching import make_batches
+    from machamp_lite.model import build_model, collect_tasks
+    from machamp_lite.predict import input_length
+    from machamp_lite.training.optimization import build_optimizer
+    from machamp_lite.training.trainer import build_vocabularies, read_splits
+
+    variants = variants or STEP_VARIANTS
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    with tempfile.TemporaryDirectory(prefix="bench-step-") as tmp:
+        dataset_path, _ = write_configs(Path(tmp), model, 500, 1, 1)
+        datasets = load_dataset_configs([str(dataset_path)], data_dir, [])
+    params = load_params(None, [f"transformer_model={model}"])
+    tasks = collect_tasks(datasets)
+    train, _ = read_splits(datasets)
+    torch.manual_seed(0)
+    network = build_model(params, tasks, build_vocabularies(tasks, train))
+    encoder = network.encoder
+    split = train[0]
+    split.encoded = encoder.subwords.encode_many([s.words for s in split.sentences])
+    lengths = [input_length(encoder, e) for e in split.encoded]
+    batches = make_batches(lengths, 32, 1024)
+    batches.sort(key=lambda b: len(b) * max(lengths[i] for i in b))
+    batch = batches[len(batches) // 2]
+    inputs = encoder.subwords.build_inputs([split.encoded[i] for i in batch], encoder.pooling)
+    num_words = inputs["word_mask"].shape[1]
+    gold = {
+        TASK: network.decoders[TASK].labels_to_tensor(
+            [split.targets[TASK][i] for i in batch], num_words
+        )
+    }
+    embeddings = encoder.transformer.get_input_embeddings().weight
+    optimizers = {}
+    for name, variant in variants.items():
+        embeddings.requires_grad_(not variant.get("frozen", False))
+        built = build_optimizer(network, params["training"]["optimizer"])
+        if not variant.get("fused", True):
+            groups = [dict(g, params=list(g["params"])) for g in built.param_groups]
+            for group in groups:
+                for key in ("fused", "foreach"):
+                    group.pop(key, None)
+            built = torch.optim.AdamW(groups, foreach=True)
+        optimizers[name] = built
+
+    def step(name: str) -> tuple[float, float, float, float]:
+        variant = variants[name]
+        embeddings.requires_grad_(not variant.get("frozen", False))
+        optimizer = optimizers[name]
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if variant.get("bf16")
+            else contextlib.nullcontext()
+        )
+        start = clock()
+        with autocast:
+            loss, _ = network(inputs, gold)
+        forward = clock()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        backward = clock()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        clipped = clock()
+        optimizer.step()
+        stepped = clock()
+        return forward - start, backward - forward, clipped - backward, stepped - clipped
+
+    network.train()
+    times: dict[str, list[tuple[float, ...]]] = {name: [] for name in variants}
+    try:
+        for name in variants:  # warm-up: first-call allocations, oneDNN kernel selection
+            step(name)
+        for _ in range(repeats):
+            for name in variants:
+                times[name].append(step(name))
+    finally:
+        torch.set_num_threads(previous_threads)
+    phases = ("forward", "backward", "clip", "optimizer_step")
+    result: dict[str, Any] = {
+        "threads": threads,
+        "clock": "thread CPU time" if threads == 1 else "wall time",
+        "repeats": repeats,
+        "batch_sentences": len(batch),
+        "batch_padded_shape": list(inputs["input_ids"].shape),
+        "load_average": load_average(),
+        "seconds": {},
+    }
+    for name, values in times.items():
+        medians = {
+            p: round(statistics.median(v[i] for v in values), 4) for i, p in enumerate(phases)
+        }
+        medians["total"] = round(sum(medians.values()), 4)
+        result["seconds"][name] = medians
+    return result
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def run(
+    quick: bool = True,
+    data_dir: str | None = None,
+    model: str | None = None,
+    profile: bool | None = None,
+) -> dict[str, Any]:
+    """The numbers run.py reports. Quick: one epoch of the default recipe. Full: four epochs of
+    the default recipe and of the same with dense (trainable) embeddings, plus the step
+    profile."""
+    data_dir = str(data_dir or default_data_dir())
+    model = model or find_models().get("ME5_SMALL")
+    if not model:
+        return {"skipped": "multilingual-e5-small not found: set ME5_SMALL or add ../shared"}
+    if not Path(data_dir, train_file("en")).exists():
+        return {"skipped": f"MultiCoNER not found under {data_dir} (--data_dir)"}
+    base = {"kind": "train", "model": model, "data_dir": data_dir, "threads": 2}
+    result: dict[str, Any] = {}
+    if quick:
+        result["default_recipe"] = run_child(MODULE, {**base, "epochs": 1})
+    else:
+        result["default_recipe"] = run_child(MODULE, {**base, "epochs": 4})
+        result["dense_embeddings"] = run_child(
+            MODULE, {**base, "epochs": 4, "overrides": ["encoder.freeze_embeddings=false"]}
+        )
+    if profile if profile is not None else not quick:
+        result["step_profile"] = run_child(
+            MODULE, {"kind": "profile", "model": model, "data_dir": data_dir, "threads": 1}
+        )
+    return result
+
+
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    use_code(spec.get("code"))
+    if spec["kind"] == "profile":
+        return profile_steps(
+            spec["model"], spec["data_dir"], spec.get("threads", 1), spec.get("repeats", 5)
+        )
+    return train_and_predict(
+        spec["model"],
+        spec["data_dir"],
+        spec.get("train_sents", 500),
+        spec.get("dev_sents", 200),
+        spec.get("epochs", 1),
+        spec.get("overrides"),
+        spec.get("threads", 2),
+        spec.get("seed"),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--model", default=None, help="default: $ME5_SMALL or get-models")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train_sents", type=int, default=500, help="per train file")
+    parser.add_argument("--dev_sents", type=int, default=200, help="per dev file")
+    parser.add_argument("--threads", type=int, default=None, help="default 2 (profile: 1)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--set", nargs="*", default=[], help="parameter overrides KEY=VALUE")
+    parser.add_argument("--profile", action="store_true", help="split training steps instead")
+    parser.add_argument("--repeats", type=int, default=5, help="--profile rounds")
+    parser.add_argument("--code", default=None, help="folder holding another machamp_lite")
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(json.loads(args.child))))
+        return
+    spec = {
+        "model": args.model or find_models().get("ME5_SMALL"),
+        "data_dir": str(args.data_dir or default_data_dir()),
+        "code": args.code,
+    }
+    if args.profile:
+        spec.update(kind="profile", threads=args.threads or 1, repeats=args.repeats)
+    else:
+        spec.update(
+            kind="train",
+            epochs=args.epochs,
+            train_sents=args.train_sents,
+            dev_sents=args.dev_sents,
+            threads=args.threads or 2,
+            overrides=args.set,
+            seed=args.seed,
+        )
+    result = run_child(MODULE, spec)
+    result["machine"] = machine()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

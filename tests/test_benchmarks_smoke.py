@@ -1,0 +1,105 @@
+"""Smoke test of the benchmark code paths (benchmarks/run.py and its parts) on the tiny model
+and a MultiCoNER-shaped folder of demo sentences: it checks that they run and report what they
+promise, not how fast anything is. ../shared is not needed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import bench_tokenize, bench_train_predict, run
+from benchmarks.bench_train_predict import (
+    DEV_LANGUAGES,
+    TRAIN_LANGUAGES,
+    dev_file,
+    train_file,
+)
+
+from conftest import DEMO
+
+TRAIN_SENTENCES = 12
+DEV_SENTENCES = 5
+
+
+def first_sentences(path, count: int) -> str:
+    blocks = [b for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    return "\n\n".join(blocks[:count]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The MultiCoNER layout the benchmarks expect, each file a few demo sentences."""
+    root = tmp_path_factory.mktemp("bench-data")
+    train = first_sentences(DEMO / "multiconer_demo_train.conll", TRAIN_SENTENCES)
+    dev = first_sentences(DEMO / "multiconer_demo_dev.conll", DEV_SENTENCES)
+    for language in TRAIN_LANGUAGES:
+        path = root / train_file(language)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(train, encoding="utf-8")
+    for language in DEV_LANGUAGES:
+        path = root / dev_file(language)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dev, encoding="utf-8")
+    return root
+
+
+def test_tokenize_measurement_reads_and_tokenizes_every_train_file(data_dir, tiny_model):
+    result = bench_tokenize.measure(str(tiny_model), str(data_dir))
+    assert result["sentences"] == TRAIN_SENTENCES * len(TRAIN_LANGUAGES)
+    assert result["subwords"] >= result["words"] > 0
+    assert result["seconds"] == pytest.approx(
+        result["read_seconds"] + result["subword_seconds"], abs=0.02
+    )
+
+
+def test_train_and_predict_reports_speed_memory_and_f1(data_dir, tiny_model):
+    result = bench_train_predict.train_and_predict(
+        str(tiny_model), str(data_dir), train_sents=8, dev_sents=3, epochs=1, threads=1
+    )
+    assert result["dev_sentences"] == 3 * len(DEV_LANGUAGES)
+    (epoch,) = result["epochs"]
+    assert epoch["train_sentences"] == 8 * len(TRAIN_LANGUAGES)
+    assert result["train_sentences_per_s"] > 0 and result["predict_sentences_per_s"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert 0.0 <= result["dev_micro_f1_last"] <= 1.0
+
+
+def test_step_profile_splits_each_setting(data_dir, tiny_model):
+    result = bench_train_predict.profile_steps(str(tiny_model), str(data_dir), repeats=1)
+    assert set(result["seconds"]) == set(bench_train_predict.STEP_VARIANTS)
+    for phases in result["seconds"].values():
+        assert set(phases) == {"forward", "backward", "clip", "optimizer_step", "total"}
+
+
+def test_run_quick_writes_results_and_ends_with_the_summary_line(
+    data_dir, tiny_model, tmp_path, capsys
+):
+    result = run.main(
+        [
+            "--quick",
+            "--data_dir",
+            str(data_dir),
+            "--model",
+            str(tiny_model),
+            "--results_dir",
+            str(tmp_path),
+            "--skip",
+            "crf",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in (
+        "crf_loglik_speedup_vs_pytorch_crf",
+        "crf_decode_speedup_vs_pytorch_crf",
+        "tokenize_seconds_multiconer_train",
+        "train_sentences_per_s",
+        "predict_sentences_per_s",
+        "peak_rss_mb",
+    ):
+        assert key in summary
+    assert summary["train_sentences_per_s"] > 0
+    assert summary["crf_loglik_speedup_vs_pytorch_crf"] is None  # skipped
+    saved = json.loads((tmp_path / "latest-quick.json").read_text(encoding="utf-8"))
+    assert saved["summary"] == result["summary"]
+    assert saved["machine"]["cores"] >= 1 and "load_average" in saved["machine"]
