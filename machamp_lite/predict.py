@@ -165,26 +165,33 @@ class Predictor:
                         "predicting token-level and sentence-level tasks into one file is not "
                         "supported; train them as separate datasets"
                     )
-            separator, word_idx = config.get("separator", "whitespace"), config.get("word_idx", 0)
-            pad = ""
-            if reader_name(config, input_path) == "conllu":
-                # CoNLL-U columns are tab-separated, a FORM may hold spaces, and a short line
-                # gets "_" in the columns it lacks.
-                separator, word_idx, pad = "tab", word_idx or 1, "_"
-            elif reader_name(config, input_path) == "sentence_tsv":
-                separator = "tab"  # one instance per line, tab-separated columns
             write_in_place(
                 input_path,
                 output_path,
                 sentences,
                 labels,
                 columns,
-                separator,
-                config.get("encoding", "utf-8"),
-                word_idx=word_idx,
-                pad=pad,
+                **writer_settings(config, input_path),
             )
         return len(sentences)
+
+
+def writer_settings(config: dict, path: str) -> dict:
+    """How predictions go back into a file read with this dataset config's reader."""
+    settings = {
+        "separator": config.get("separator", "whitespace"),
+        "encoding": config.get("encoding", "utf-8"),
+        "word_idx": config.get("word_idx", 0),
+        "pad": "",
+    }
+    name = reader_name(config, path)
+    if name == "conllu":
+        # CoNLL-U columns are tab-separated, a FORM may hold spaces, and a short line gets "_"
+        # in the columns it lacks.
+        settings.update(separator="tab", word_idx=settings["word_idx"] or 1, pad="_")
+    elif name == "sentence_tsv":
+        settings["separator"] = "tab"  # one instance per line, tab-separated columns
+    return settings
 
 
 def read_raw_text(path: str, encoding: str = "utf-8") -> list[Sentence]:

@@ -122,7 +122,7 @@ def test_deep_merge_does_not_modify_its_inputs():
     [
         ("training.optimizer.lr=1e-5", ["training", "optimizer", "lr"], 1e-5),
         ("training.num_epochs=3", ["training", "num_epochs"], 3),
-        ("batching.sort_by_size=false", ["batching", "sort_by_size"], False),
+        ("training.train_metrics=false", ["training", "train_metrics"], False),
         ("encoder.pooling=mean", ["encoder", "pooling"], "mean"),
         ("training.optimizer.betas=[0.9, 0.98]", ["training", "optimizer", "betas"], [0.9, 0.98]),
         ("transformer_model=a=b", ["transformer_model"], "a=b"),
@@ -139,7 +139,7 @@ def test_overrides_apply_to_nested_keys(tmp_path):
         [
             "training.optimizer.lr=1e-5",
             "training.num_epochs=3",
-            "batching.sort_by_size=false",
+            "training.train_metrics=true",
             "encoder.pooling=mean",
             "training.optimizer.betas=[0.8,0.9]",
         ],
@@ -147,7 +147,7 @@ def test_overrides_apply_to_nested_keys(tmp_path):
     assert params["training"]["optimizer"]["lr"] == 1e-5
     assert params["training"]["optimizer"]["decoder_lr"] == 0.001
     assert params["training"]["num_epochs"] == 3
-    assert params["batching"]["sort_by_size"] is False
+    assert params["training"]["train_metrics"] is True
     assert params["encoder"]["pooling"] == "mean"
     assert params["training"]["optimizer"]["betas"] == [0.8, 0.9]
 
@@ -233,7 +233,7 @@ def test_dev_path_resolves_and_defaults_are_filled(tmp_path):
         ({"training": {"num_epochs": "3"}}, r"key 'training\.num_epochs' must be an integer"),
         ({"training": {"num_epochs": 2.5}}, r"key 'training\.num_epochs' must be an integer"),
         ({"training": 3}, r"key 'training' must be an object"),
-        ({"batching": {"sort_by_size": 1}}, r"key 'batching\.sort_by_size' must be a boolean"),
+        ({"training": {"train_metrics": 1}}, r"key 'training\.train_metrics' must be a boolean"),
     ],
 )
 def test_parameter_config_errors_name_file_and_key(tmp_path, user, pattern):

@@ -459,12 +459,6 @@ def test_an_invalid_comment_regex_names_the_key(tmp_path, params, capsys):
     assert f"{config}, dataset 'small': key 'comment_regex' is not a valid regular" in error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="machamp_lite/data/tokenization.py SubwordTokenizer.__init__ raises ValueError, "
-    "not ConfigError, for a max_input_length that leaves no room for subwords",
-)
 def test_a_max_input_length_without_room_for_subwords_names_the_key(tmp_path, params, capsys):
     config = dataset_config(tmp_path)
     code = train_cli(
@@ -615,12 +609,6 @@ def test_predict_with_a_device_that_does_not_exist(quirky_run, tmp_path, capsys)
     assert error == "error: --device tpu: not a device; use cpu, cuda or cuda:N"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="machamp_lite/training/trainer.py pick_device passes the name to torch.device, whose "
-    "RuntimeError for an unknown device type is not turned into a ConfigError",
-)
 def test_train_with_a_device_that_does_not_exist(tmp_path, params, capsys):
     config = dataset_config(tmp_path)
     code = main(

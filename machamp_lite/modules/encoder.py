@@ -142,7 +142,12 @@ class TransformerEncoder(nn.Module):
         ):
             position_limit -= 2  # these models offset positions by the padding index
         limit = min(max_input_length, position_limit or max_input_length)
-        self.subwords = SubwordTokenizer(self.tokenizer, limit, window_overlap)
+        try:
+            self.subwords = SubwordTokenizer(self.tokenizer, limit, window_overlap)
+        except ValueError as error:
+            raise ConfigError(
+                f"encoder.max_input_length {max_input_length}: {error}; use a larger value"
+            ) from None
         self.dropout = nn.Dropout(dropout)
         self.output_dim = int(self.transformer.config.hidden_size)
         self.freeze_embeddings = bool(freeze_embeddings)

@@ -29,7 +29,7 @@ from ..data.vocabulary import LabelVocabulary
 from ..data.writers import write_in_place
 from ..errors import ConfigError, DataError
 from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
-from ..predict import input_length, move, predict_encoded
+from ..predict import input_length, move, predict_encoded, writer_settings
 from ..registry import decoders, import_plugin_modules, metrics
 from .checkpoint import (
     latest_checkpoint,
@@ -63,7 +63,10 @@ def pick_device(device: str | None, context: DistributedContext | None = None) -
     if device:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-        return torch.device(device)
+        try:
+            return torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -475,8 +478,7 @@ class Trainer:
                     [split.sentences[i] for i in indices],
                     {t: [predictions[split.name][t][i] for i in indices] for t in token_tasks},
                     columns,
-                    dataset["separator"],
-                    dataset["encoding"],
+                    **writer_settings(dataset, source),
                     last_line=split.sentences[indices[-1]].line_numbers[-1]
                     if dataset.get("max_dev_sents", -1) > 0
                     else None,
@@ -594,6 +596,8 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
 
 
 def make_run_dir(output_dir: str, name: str | None) -> Path:
+    if name and (Path(name).is_absolute() or ".." in Path(name).parts):
+        raise ConfigError(f"--name {name!r}: a run name is a folder name under --output_dir")
     stamp = datetime.datetime.now().strftime("%Y.%m.%d_%H.%M.%S")
     run_dir = Path(output_dir) / (name or "run") / stamp
     suffix = 1
