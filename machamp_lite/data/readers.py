@@ -10,7 +10,7 @@ import codecs
 import contextlib
 import gc
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DataError
@@ -97,6 +97,45 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
         ) from None
 
 
+def stream_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """(line number, line) read from the file as consumed, with read_text's checks and errors.
+
+    Lines are split on b"\n" only, as read_text splits on "\n", so the numbers agree. Encodings
+    whose newline is not the byte 0x0A (UTF-16, UTF-32) fall back to reading the whole file."""
+    try:
+        ascii_compatible = "\n".encode(encoding) == b"\n"
+    except LookupError:
+        ascii_compatible = True  # read_text names the bad encoding key below
+    if not ascii_compatible or not Path(path).is_file():
+        yield from enumerate(read_text(path, encoding).split("\n"), start=1)
+        return
+    codec = "utf-8" if is_utf8(encoding) else encoding
+    empty = True
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and codec == "utf-8" and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                line = raw.decode(codec)
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"bytes that are not valid {encoding} ({error.reason}); if the file uses "
+                    'another encoding, set the dataset\'s "encoding" key, e.g. "encoding": '
+                    '"latin-1"',
+                    path,
+                    number,
+                ) from None
+            except LookupError:
+                raise DataError(
+                    f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path
+                ) from None
+            if empty and line.strip():
+                empty = False
+            yield number, line[:-1] if line.endswith("\n") else line
+    if empty:
+        raise NoSentencesError("file is empty", path)
+
+
 def iter_lines(text: str) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its line ending)."""
     # Split on "\n" only: str.splitlines() also splits on form feeds and other separators that
@@ -165,7 +204,34 @@ class ColumnReader:
         self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
     ) -> list[Sentence]:
         text = read_text(path, self.encoding)
-        sentences: list[Sentence] = []
+        with gc_paused():
+            sentences = list(
+                self.parse(enumerate(text.split("\n"), start=1), path, tasks, require_labels)
+            )
+        if not sentences:
+            raise NoSentencesError("no sentences found (only blank or comment lines)", path)
+        return sentences
+
+    def iter_read(
+        self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
+    ) -> Iterator[Sentence]:
+        """The sentences of a file one by one, reading the file as they are consumed, so that
+        a file of any size is predicted in bounded memory."""
+        found = False
+        for sentence in self.parse(stream_lines(path, self.encoding), path, tasks, require_labels):
+            found = True
+            yield sentence
+        if not found:
+            raise NoSentencesError("no sentences found (only blank or comment lines)", path)
+
+    def parse(
+        self,
+        lines: Iterable[tuple[int, str]],
+        path: str,
+        tasks: Sequence[TaskColumn],
+        require_labels: bool = True,
+    ) -> Iterator[Sentence]:
+        """Sentences from numbered lines (a line may still end in a carriage return)."""
         token_tasks = [t for t in tasks if t.level == "token"]
         label_columns = [c for t in token_tasks for c in t.columns] if require_labels else []
         width = _min_width([self.word_idx], label_columns)
@@ -174,15 +240,11 @@ class ColumnReader:
         comments: list[str] = []
         labels: dict[str, list[str]] = {t.name: [] for t in token_tasks}
 
-        def finish() -> None:
-            nonlocal words, numbers, comments, labels
-            if words:
-                sentence = Sentence(words, {}, path, numbers, _sentence_id(comments), comments)
-                if require_labels:
-                    sentence.labels = dict(labels)
-                sentences.append(sentence)
-            words, numbers, comments = [], [], []
-            labels = {t.name: [] for t in token_tasks}
+        def finish() -> Sentence:
+            sentence = Sentence(words, {}, path, numbers, _sentence_id(comments), comments)
+            if require_labels:
+                sentence.labels = dict(labels)
+            return sentence
 
         # The loop below runs once per token line (2.7M lines for the seven MultiCoNER train
         # sets), so it avoids per-line work that does not depend on the line: the field-count
@@ -192,57 +254,59 @@ class ColumnReader:
         comment_match = self.comment.match
         label_tasks = [(t.name, t, t.columns, set()) for t in token_tasks] if require_labels else []
         bad_count: dict[int, bool] = {}
-        with gc_paused():
-            for number, line in enumerate(text.split("\n"), start=1):
-                if line.endswith("\r"):
-                    line = line[:-1]
-                if not line.strip():
-                    finish()
-                    continue
-                if not words and comment_match(line):
-                    comments.append(line)
-                    continue
-                fields = split_fields(line, self.separator, width) if tab else line.split()
-                count = len(fields)
-                bad = bad_count.get(count)
-                if bad is None:
-                    bad = bad_count[count] = count < width or _label_on_word(
-                        count, [word_idx], label_columns
+        for number, line in lines:
+            if line.endswith("\r"):
+                line = line[:-1]
+            if not line.strip():
+                if words:
+                    yield finish()
+                    words, numbers, comments = [], [], []
+                    labels = {t.name: [] for t in token_tasks}
+                elif comments and not words:
+                    comments = []
+                continue
+            if not words and comment_match(line):
+                comments.append(line)
+                continue
+            fields = split_fields(line, self.separator, width) if tab else line.split()
+            count = len(fields)
+            bad = bad_count.get(count)
+            if bad is None:
+                bad = bad_count[count] = count < width or _label_on_word(
+                    count, [word_idx], label_columns
+                )
+            if bad:
+                raise DataError(
+                    f"expected at least {width} columns "
+                    f"(word column {word_idx}"
+                    + "".join(
+                        f", task {t.name!r} column {t.column_idx}"
+                        for t in token_tasks
+                        if require_labels
                     )
-                if bad:
-                    raise DataError(
-                        f"expected at least {width} columns "
-                        f"(word column {word_idx}"
-                        + "".join(
-                            f", task {t.name!r} column {t.column_idx}"
-                            for t in token_tasks
-                            if require_labels
-                        )
-                        + f"), found {count}"
-                        + (
-                            ' (the separator is "tab"; set "separator": "whitespace" if the '
-                            "columns are separated by spaces)"
-                            if tab
-                            else ""
-                        ),
-                        path,
-                        number,
-                    )
-                words.append(fields[word_idx].strip() if tab else fields[word_idx])
-                numbers.append(number)
-                for name, task, columns, valid in label_tasks:
-                    if len(columns) == 1:
-                        label = fields[columns[0]].strip()
-                    else:
-                        label = "\t".join(fields[c].strip() for c in columns)
-                    if label not in valid:
-                        _check_label(task, label, path, number)
-                        valid.add(label)
-                    labels[name].append(label)
-            finish()
-        if not sentences:
-            raise NoSentencesError("no sentences found (only blank or comment lines)", path)
-        return sentences
+                    + f"), found {count}"
+                    + (
+                        ' (the separator is "tab"; set "separator": "whitespace" if the '
+                        "columns are separated by spaces)"
+                        if tab
+                        else ""
+                    ),
+                    path,
+                    number,
+                )
+            words.append(fields[word_idx].strip() if tab else fields[word_idx])
+            numbers.append(number)
+            for name, task, columns, valid in label_tasks:
+                if len(columns) == 1:
+                    label = fields[columns[0]].strip()
+                else:
+                    label = "\t".join(fields[c].strip() for c in columns)
+                if label not in valid:
+                    _check_label(task, label, path, number)
+                    valid.add(label)
+                labels[name].append(label)
+        if words:
+            yield finish()
 
 
 def _sentence_id(comments: list[str]) -> str | None:
