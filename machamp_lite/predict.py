@@ -4,19 +4,27 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from .data.batching import make_batches
-from .data.dataset import read_dataset_file, reader_name, task_columns
-from .data.readers import read_text
+from .data.dataset import make_reader, read_dataset_file, reader_name, task_columns
+from .data.readers import read_text, stream_lines
 from .data.sentence import Sentence
 from .data.tokenization import EncodedSentence
-from .data.writers import check_not_input, write_in_place, write_labels_only, write_token_label
+from .data.writers import (
+    check_not_input,
+    write_in_place,
+    write_in_place_streaming,
+    write_labels_only,
+    write_token_label,
+)
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
 
@@ -124,6 +132,52 @@ class Predictor:
             self.model, encoded, tasks, *self._batch_settings(), self.device, words
         )
 
+    def _predict_file_streaming(
+        self,
+        config: dict,
+        input_path: str,
+        output_path: str,
+        tasks: list[str],
+        labels_only: bool,
+        raw_text: bool,
+    ) -> int:
+        """Read, predict and write in chunks of ``prediction.chunk_sentences`` sentences, so a
+        file of any size is labelled in bounded memory; the output appears atomically at the
+        end. Returns the number of sentences."""
+        encoding = config.get("encoding", "utf-8")
+        if raw_text:
+            sentences = iter_raw_text(input_path, encoding)
+        else:
+            reader = make_reader(config, input_path)
+            sentences = reader.iter_read(input_path, task_columns(config), require_labels=False)
+        size = int(self.params.get("prediction", {}).get("chunk_sentences", 4096))
+        progress = tqdm(desc=Path(input_path).name, unit=" sentences", disable=None)
+        count = 0
+
+        def chunks() -> Iterator[tuple[list[Sentence], dict]]:
+            nonlocal count
+            while chunk := list(itertools.islice(sentences, size)):
+                predicted = self.predict_sentences(chunk, tasks)
+                count += len(chunk)
+                progress.update(len(chunk))
+                yield chunk, predicted
+
+        try:
+            if raw_text or labels_only:
+                pairs = ((s, p[tasks[0]][i]) for chunk, p in chunks() for i, s in enumerate(chunk))
+                if labels_only:
+                    write_labels_only(output_path, (), (labels for _, labels in pairs))
+                else:
+                    left, right = itertools.tee(pairs)
+                    write_token_label(output_path, (s for s, _ in left), (lab for _, lab in right))
+            else:
+                columns = {c.name: c.column_idx for c in task_columns(config)}
+                settings = writer_settings(config, input_path)
+                write_in_place_streaming(input_path, output_path, chunks(), columns, **settings)
+        finally:
+            progress.close()
+        return count
+
     def predict_file(
         self,
         input_path: str,
@@ -138,12 +192,17 @@ class Predictor:
             raise DataError("is a directory; give the output a file name", output_path)
         if Path(output_path).exists():
             check_not_input(input_path, output_path)
-        if raw_text:
-            sentences = read_raw_text(input_path, config.get("encoding", "utf-8"))
-        else:
-            sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
         token_tasks = [c.name for c in task_columns(config) if c.level == "token"]
         tasks = list(config["tasks"])
+        if (
+            token_tasks
+            and token_tasks == tasks
+            and (raw_text or reader_name(config, input_path) == "column")
+        ):
+            return self._predict_file_streaming(
+                config, input_path, output_path, tasks, labels_only, raw_text
+            )
+        sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
         predicted = self.predict_sentences(sentences, tasks)
         if raw_text or labels_only:
             if not token_tasks:
@@ -174,6 +233,18 @@ class Predictor:
                 **writer_settings(config, input_path),
             )
         return len(sentences)
+
+
+def iter_raw_text(path: str, encoding: str = "utf-8") -> Iterator[Sentence]:
+    """Plain text read as consumed: one sentence per line, split on whitespace."""
+    found = False
+    for number, line in stream_lines(path, encoding):
+        words = line.split()
+        if words:
+            found = True
+            yield Sentence(words, {}, path, [number] * len(words))
+    if not found:
+        raise DataError("no sentences found", path)
 
 
 def writer_settings(config: dict, path: str) -> dict:

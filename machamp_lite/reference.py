@@ -101,6 +101,8 @@ PARAM_DESCRIPTIONS = {
     "losses and the CRF stay in fp32).",
     "prediction.batch_size": "Most sentences in a prediction batch (dev scoring and `predict`).",
     "prediction.max_tokens": "Most padded subword positions in a prediction batch.",
+    "prediction.chunk_sentences": "Sentences that `predict` reads, predicts and writes at a time, "
+    "so a file of any size is labelled in bounded memory.",
 }
 
 KINDS = ("reader", "encoder", "decoder", "metric")

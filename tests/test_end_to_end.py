@@ -248,3 +248,24 @@ def test_console_script_reports_a_missing_model_as_one_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
     assert "no-such-model" in result.stderr and "error:" in result.stderr
     assert not (tmp_path / "logs").exists()
+
+
+def test_predict_streams_in_chunks_and_keeps_every_line(trained_run, tmp_path, monkeypatch):
+    predictor = Predictor.load(trained_run / "model", device="cpu")
+    predictor.params["prediction"]["chunk_sentences"] = 7
+    sizes: list[int] = []
+    original = predictor.predict_sentences
+
+    def recording(sentences, tasks):
+        sizes.append(len(sentences))
+        return original(sentences, tasks)
+
+    monkeypatch.setattr(predictor, "predict_sentences", recording)
+    source = DEMO / "multiconer_demo_dev.conll"
+    output = tmp_path / "streamed.conll"
+    assert predictor.predict_file(str(source), str(output), dataset="multiconer_demo") == 80
+    assert sizes == [7] * 11 + [3]  # never more than one chunk of sentences at a time
+    gold, pred = source.read_text().split("\n"), output.read_text().split("\n")
+    assert len(gold) == len(pred)
+    assert [g.split()[:-1] for g in gold] == [p.split()[:-1] for p in pred]
+    assert all(bio_label_problem(p.split()[-1]) is None for p in pred if p and p[0] != "#")

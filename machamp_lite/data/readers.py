@@ -100,7 +100,8 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
 def stream_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
     """(line number, line) read from the file as consumed, with read_text's checks and errors.
 
-    Lines are split on b"\n" only, as read_text splits on "\n", so the numbers agree. Encodings
+    Lines are split on b"\n" only, as read_text's text is split on "\n", so the numbers and the
+    lines agree (a final empty line after a last newline included). Encodings
     whose newline is not the byte 0x0A (UTF-16, UTF-32) fall back to reading the whole file."""
     try:
         ascii_compatible = "\n".encode(encoding) == b"\n"
@@ -111,6 +112,7 @@ def stream_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
         return
     codec = "utf-8" if is_utf8(encoding) else encoding
     empty = True
+    number, line = 0, "\n"
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and codec == "utf-8" and raw.startswith(codecs.BOM_UTF8):
@@ -134,6 +136,8 @@ def stream_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
             yield number, line[:-1] if line.endswith("\n") else line
     if empty:
         raise NoSentencesError("file is empty", path)
+    if line.endswith("\n"):  # as str.split does, the text after the last newline is a line
+        yield number + 1, ""
 
 
 def iter_lines(text: str) -> Iterator[tuple[int, str]]:

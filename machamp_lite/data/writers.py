@@ -11,11 +11,11 @@ import codecs
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DataError
-from .readers import _label_on_word, _min_width, is_utf8, read_text, split_fields
+from .readers import _label_on_word, _min_width, is_utf8, read_text, split_fields, stream_lines
 from .sentence import Sentence
 
 _FIELD = re.compile(r"\S+")
@@ -103,6 +103,68 @@ def check_not_input(input_path: str, output_path: str) -> None:
         )
 
 
+def label_entries(
+    sentences: Sequence[Sentence],
+    predictions: dict[str, Sequence[Sequence[str]]],
+    columns: dict[str, int],
+) -> dict[int, list[tuple[int, str]]]:
+    """{line number: [(column, label), ...]} for the words of ``sentences``."""
+    by_line: dict[int, list[tuple[int, str]]] = {}
+    for task, per_sentence in predictions.items():
+        column = columns[task]
+        for sentence, labels in zip(sentences, per_sentence):
+            if len(labels) != len(sentence.line_numbers):
+                raise ValueError("predictions are not aligned with the input words")
+            for number, label in zip(sentence.line_numbers, labels):
+                if not isinstance(label, str):
+                    raise TypeError(f"the prediction {label!r} for line {number} is not a string")
+                by_line.setdefault(number, []).append((column, label))
+    return by_line
+
+
+def _input_bom(input_path: str, encoding: str) -> str:
+    """The byte-order mark to write back; a missing input is reported by the reading itself."""
+    if not Path(input_path).is_file():
+        return ""
+    with open(input_path, "rb") as handle:
+        return "\ufeff" if handle.read(3) == codecs.BOM_UTF8 and is_utf8(encoding) else ""
+
+
+def _rewritten_lines(
+    numbered: Iterable[tuple[int, str]],
+    entries_for: Callable[[int], list[tuple[int, str]]],
+    separator: str,
+    word_idx: int,
+    pad: str,
+    last_line: int | None,
+    bom: str,
+) -> Iterator[str]:
+    """The input's lines (split on "\\n", carriage returns kept) with the labels put in."""
+    yield bom
+    for number, raw in numbered:
+        if last_line is not None and number > last_line and not raw.strip():
+            yield "\n"
+            return
+        ending = "\n" if number > 1 else ""
+        line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
+        entries = entries_for(number)
+        if entries:
+            targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
+            line = _make_room(line, targets, separator, word_idx)
+            width = _min_width([word_idx], targets)
+        for column, label in entries:
+            # A label with tabs (dependency: head and deprel) fills the columns ending at its
+            # task's column, as readers join them; no read label contains a tab.
+            parts = label.split("\t")
+            for offset, part in enumerate(parts, start=1 - len(parts)):
+                line = replace_field(line, column + offset, part, separator, width, pad)
+        yield ending + line + cr
+
+
+def _output_encoding(encoding: str) -> str:
+    return "utf-8" if encoding.lower() == "utf-8-sig" else encoding
+
+
 def write_in_place(
     input_path: str,
     output_path: str,
@@ -126,44 +188,62 @@ def write_in_place(
     the start of the input is kept.
     """
     check_not_input(input_path, output_path)
-    by_line: dict[int, list[tuple[int, str]]] = {}
-    for task, per_sentence in predictions.items():
-        column = columns[task]
-        for sentence, labels in zip(sentences, per_sentence):
-            if len(labels) != len(sentence.line_numbers):
-                raise ValueError("predictions are not aligned with the input words")
-            for number, label in zip(sentence.line_numbers, labels):
-                if not isinstance(label, str):
-                    raise TypeError(f"the prediction {label!r} for line {number} is not a string")
-                by_line.setdefault(number, []).append((column, label))
+    by_line = label_entries(sentences, predictions, columns)
     text = read_text(input_path, encoding)
-    with open(input_path, "rb") as handle:
-        bom = "\ufeff" if handle.read(3) == codecs.BOM_UTF8 and is_utf8(encoding) else ""
-
-    def lines() -> Iterable[str]:
-        yield bom
-        for number, raw in enumerate(text.split("\n"), start=1):
-            if last_line is not None and number > last_line and not raw.strip():
-                yield "\n"
-                return
-            ending = "\n" if number > 1 else ""
-            line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
-            entries = by_line.get(number, [])
-            if entries:
-                targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
-                line = _make_room(line, targets, separator, word_idx)
-                width = _min_width([word_idx], targets)
-            for column, label in entries:
-                # A label with tabs (dependency: head and deprel) fills the columns ending at
-                # its task's column, as readers join them; no read label contains a tab.
-                parts = label.split("\t")
-                for offset, part in enumerate(parts, start=1 - len(parts)):
-                    line = replace_field(line, column + offset, part, separator, width, pad)
-            yield ending + line + cr
-
-    atomic_write(
-        output_path, lines(), encoding="utf-8" if encoding.lower() == "utf-8-sig" else encoding
+    numbered = enumerate(text.split("\n"), start=1)
+    lines = _rewritten_lines(
+        numbered,
+        lambda n: by_line.get(n, []),
+        separator,
+        word_idx,
+        pad,
+        last_line,
+        _input_bom(input_path, encoding),
     )
+    atomic_write(output_path, lines, encoding=_output_encoding(encoding))
+
+
+def write_in_place_streaming(
+    input_path: str,
+    output_path: str,
+    chunks: Iterable[tuple[Sequence[Sentence], dict[str, Sequence[Sequence[str]]]]],
+    columns: dict[str, int],
+    separator: str,
+    encoding: str = "utf-8",
+    word_idx: int = 0,
+    pad: str = "",
+) -> None:
+    """``write_in_place`` for input of any size: ``chunks`` yields consecutive sentences in file
+    order with their predictions, and is consumed only as far as the lines written so far need,
+    so memory holds one chunk, not the file."""
+    check_not_input(input_path, output_path)
+    pending: dict[int, list[tuple[int, str]]] = {}
+    source = iter(chunks)
+    covered = 0
+
+    def entries_for(number: int) -> list[tuple[int, str]]:
+        nonlocal covered
+        while number > covered:
+            chunk = next(source, None)
+            if chunk is None:
+                covered = float("inf")
+                break
+            sentences, predictions = chunk
+            if sentences:
+                pending.update(label_entries(sentences, predictions, columns))
+                covered = sentences[-1].line_numbers[-1]
+        return pending.pop(number, [])
+
+    lines = _rewritten_lines(
+        stream_lines(input_path, encoding),
+        entries_for,
+        separator,
+        word_idx,
+        pad,
+        None,
+        _input_bom(input_path, encoding),
+    )
+    atomic_write(output_path, lines, encoding=_output_encoding(encoding))
 
 
 def write_labels_only(
