@@ -66,6 +66,8 @@ PARAM_DESCRIPTIONS = {
     "encoder.freeze_embeddings": "Do not train the input (subword) embedding matrix, most of a "
     "multilingual encoder's weights: saves its gradient and optimizer state. Position "
     "embeddings and all transformer layers still train.",
+    "encoder.gradient_checkpointing": "Recompute each layer's activations in the backward "
+    "pass instead of storing them: much less GPU memory for about a third more compute.",
     "decoder.dropout": "Dropout inside every decoder that has a `dropout` argument, unless the "
     "task sets its own `dropout`.",
     "batching.batch_size": "Most sentences in a training batch.",

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 import machamp_lite
 from machamp_lite.errors import ConfigError, RegistryError
@@ -261,3 +262,28 @@ def test_training_scores_are_computed_only_when_asked(tmp_path, tiny_params):
     )
     record = json.loads((scored / "metrics.json").read_text())["epochs"][0]
     assert record["train"]["small/ner"]["counts"]["gold"] == 8 * 2  # every training span scored
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tmp_path, tiny_model):
+    from machamp_lite.modules.encoder import TransformerEncoder
+
+    torch.manual_seed(0)
+    plain = TransformerEncoder(str(tiny_model), max_input_length=64, dropout=0.0)
+    checkpointed = TransformerEncoder(
+        str(tiny_model), max_input_length=64, dropout=0.0, gradient_checkpointing=True
+    )
+    checkpointed.load_state_dict(plain.state_dict())
+    assert checkpointed.transformer.is_gradient_checkpointing
+    words = [["anna", "lives", "in", "berlin"], ["kestrel", "4_"]]
+    grads = []
+    for encoder in (plain, checkpointed):
+        encoder.train()
+        for module in encoder.modules():  # dropout off: compare the computation only
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        inputs = encoder.subwords.build_inputs(encoder.subwords.encode_many(words))
+        vectors, mask = encoder(inputs)
+        (vectors * mask.unsqueeze(-1)).pow(2).sum().backward()
+        grads.append({n: p.grad for n, p in encoder.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-5) for n in grads[0])
