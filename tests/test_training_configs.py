@@ -287,3 +287,46 @@ def test_gradient_checkpointing_gives_the_same_gradients(tmp_path, tiny_model):
         grads.append({n: p.grad for n, p in encoder.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
     assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-5) for n in grads[0])
+
+
+OOM_PLUGIN = '''
+"""A decoder whose loss runs out of memory, standing in for a GPU that is too small (there is no
+GPU on the test machines, so the error is raised the way CUDA's allocator raises it)."""
+import torch
+from machamp_lite.decoders.softmax_tagger import SoftmaxTagger
+from machamp_lite.registry import decoders
+
+
+@decoders.register("oom_tagger")
+class OutOfMemoryTagger(SoftmaxTagger):
+    def loss(self, vectors, mask, gold):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+'''
+
+
+def test_out_of_memory_names_the_batch_shape_and_what_to_lower(
+    tmp_path, tiny_params, capsys, monkeypatch
+):
+    from machamp_lite.cli import main
+
+    plugin_dir = tmp_path / "plugins"
+    write(plugin_dir / "oom_plugin.py", textwrap.dedent(OOM_PLUGIN))
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    config = small_dataset(
+        tmp_path, {"ner": {"task_type": "oom_tagger", "column_idx": -1}}, plugins=["oom_plugin"]
+    )
+    code = main(
+        [
+            "train",
+            "--dataset_configs",
+            str(config),
+            "--parameters_config",
+            str(tiny_params),
+            "--output_dir",
+            str(tmp_path / "logs"),
+        ]
+    )
+    error = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in error
+    assert "out of memory" in error and "8 sentences" in error
+    assert "batching.max_tokens 1024" in error and "Lower batching.max_tokens" in error

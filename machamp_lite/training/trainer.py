@@ -27,7 +27,7 @@ from ..data.dataset import read_dataset_file
 from ..data.sentence import Sentence
 from ..data.vocabulary import LabelVocabulary
 from ..data.writers import write_in_place
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, MachampError
 from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from ..predict import input_length, move, predict_encoded, writer_settings
 from ..registry import decoders, import_plugin_modules, metrics
@@ -339,12 +339,15 @@ class Trainer:
                 if last or not self.context.active
                 else self.network.no_sync()
             )
-            with sync:
-                with self.autocast():
-                    loss, task_losses = self.network(move(inputs, self.device), gold)
-                if not torch.isfinite(loss):
-                    self.report_non_finite(loss, split, batch)
-                self.scaler.scale(loss * weight).backward()
+            try:
+                with sync:
+                    with self.autocast():
+                        loss, task_losses = self.network(move(inputs, self.device), gold)
+                    if not torch.isfinite(loss):
+                        self.report_non_finite(loss, split, batch)
+                    self.scaler.scale(loss * weight).backward()
+            except torch.OutOfMemoryError:
+                self.report_out_of_memory(split, inputs)
             if weight > 0 and self.train_metrics is not None:
                 self.score_training_batch(split, batch, inputs)
             if weight > 0:
@@ -370,6 +373,17 @@ class Trainer:
                 [split.sentences[i].labels[task] for i in batch],
                 [decoder.targets_to_labels(w, p) for w, p in zip(words, predicted[task])],
             )
+
+    def report_out_of_memory(self, split: DatasetSplit, inputs: dict) -> None:
+        rows, width = inputs["input_ids"].shape
+        raise MachampError(
+            f"out of memory on {self.device} in a training batch of dataset {split.name!r}: "
+            f"{inputs['word_mask'].shape[0]} sentences, {rows} x {width} subword positions "
+            f"(batching.max_tokens {self.max_tokens}, batching.batch_size {self.batch_size}). "
+            "Lower batching.max_tokens or batching.batch_size (with training.accumulation_steps "
+            "to keep the effective batch), or use training.precision bf16, "
+            "encoder.gradient_checkpointing or encoder.freeze_embeddings."
+        )
 
     def report_non_finite(self, loss: torch.Tensor, split: DatasetSplit, batch: list[int]):
         ids = [s.sent_id or f"line {s.first_line}" for s in (split.sentences[i] for i in batch)]
