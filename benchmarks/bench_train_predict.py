@@ -310,13 +310,15 @@ def profile_steps(
     threads: int = 1,
     repeats: int = 5,
     variants: dict[str, dict[str, bool]] | None = None,
+    wall: bool | None = None,
 ) -> dict[str, Any]:
     """Median seconds of forward, backward, clipping and optimizer step for each setting, on
     the batch of median padded size among the trainer's batches of the small setup.
 
     The settings take turns on one model, one step each per round, so load from other
-    processes hits all of them alike. With one thread the clock is the thread's CPU time,
-    which other processes barely change; with more threads it is wall time."""
+    processes hits all of them alike. With one thread the clock is the thread's CPU time
+    (unless ``wall``), which other processes barely change; with more threads it is wall
+    time."""
     import torch
 
     from machamp_lite.config import load_dataset_configs, load_params
@@ -329,7 +331,8 @@ def profile_steps(
     variants = variants or STEP_VARIANTS
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    clock = time.thread_time if threads == 1 else time.perf_counter
+    wall = threads != 1 if wall is None else wall
+    clock = time.perf_counter if wall else time.thread_time
     with tempfile.TemporaryDirectory(prefix="bench-step-") as tmp:
         dataset_path, _ = write_configs(Path(tmp), model, 500, 1, 1)
         datasets = load_dataset_configs([str(dataset_path)], data_dir, [])
@@ -400,7 +403,7 @@ def profile_steps(
     phases = ("forward", "backward", "clip", "optimizer_step")
     result: dict[str, Any] = {
         "threads": threads,
-        "clock": "thread CPU time" if threads == 1 else "wall time",
+        "clock": "wall time" if wall else "thread CPU time",
         "repeats": repeats,
         "batch_sentences": len(batch),
         "batch_padded_shape": list(inputs["input_ids"].shape),
@@ -454,8 +457,16 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     use_code(spec.get("code"))
     if spec["kind"] == "profile":
+        variants = None
+        if spec.get("variants"):
+            variants = {name: STEP_VARIANTS[name] for name in spec["variants"]}
         return profile_steps(
-            spec["model"], spec["data_dir"], spec.get("threads", 1), spec.get("repeats", 5)
+            spec["model"],
+            spec["data_dir"],
+            spec.get("threads", 1),
+            spec.get("repeats", 5),
+            variants,
+            spec.get("wall"),
         )
     return train_and_predict(
         spec["model"],
@@ -482,6 +493,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], help="parameter overrides KEY=VALUE")
     parser.add_argument("--profile", action="store_true", help="split training steps instead")
     parser.add_argument("--repeats", type=int, default=5, help="--profile rounds")
+    parser.add_argument("--variants", nargs="*", default=None, help="--profile settings")
+    parser.add_argument("--wall", action="store_true", help="--profile: wall time on 1 thread")
     parser.add_argument("--code", default=None, help="folder holding another machamp_lite")
     args = parser.parse_args(argv)
     if args.child:
@@ -493,7 +506,13 @@ def main(argv: list[str] | None = None) -> None:
         "code": args.code,
     }
     if args.profile:
-        spec.update(kind="profile", threads=args.threads or 1, repeats=args.repeats)
+        spec.update(
+            kind="profile",
+            threads=args.threads or 1,
+            repeats=args.repeats,
+            variants=args.variants,
+            wall=args.wall or None,
+        )
     else:
         spec.update(
             kind="train",

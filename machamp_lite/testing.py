@@ -67,3 +67,16 @@ def demo_texts() -> list[str]:
                 if line.strip() and not line.startswith("# id"):
                     texts.append(line.split()[0])
     return [" ".join(texts[i : i + 20]) for i in range(0, len(texts), 20)]
+
+
+def random_word_batch(
+    lengths: list[int], dim: int = 8, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random word vectors ``[batch, words, dim]`` and the left-aligned mask of ``lengths``:
+    what a decoder receives from the encoder, for decoder unit tests."""
+    torch.manual_seed(seed)
+    vectors = torch.randn(len(lengths), max(lengths), dim)
+    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    return vectors, mask

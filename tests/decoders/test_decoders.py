@@ -11,17 +11,9 @@ from machamp_lite.decoders.classification import SentenceClassifier
 from machamp_lite.decoders.crf_tagger import CrfTagger, bio_label_problem
 from machamp_lite.decoders.softmax_tagger import SoftmaxTagger
 from machamp_lite.registry import decoders, load_plugins
+from machamp_lite.testing import random_word_batch as batch
 
 BIO = LabelVocabulary(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
-
-
-def batch(lengths, dim=8, seed=0):
-    torch.manual_seed(seed)
-    vectors = torch.randn(len(lengths), max(lengths), dim)
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
-    for i, n in enumerate(lengths):
-        mask[i, :n] = True
-    return vectors, mask
 
 
 def test_builtin_decoders_are_registered_by_task_type():

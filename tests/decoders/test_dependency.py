@@ -17,17 +17,9 @@ from machamp_lite.decoders.dependency import BiaffineDependencyParser
 from machamp_lite.metrics.attachment import AttachmentScore
 from machamp_lite.modules.mst import is_tree, maximum_spanning_tree, tree_score
 from machamp_lite.registry import decoders, load_plugins, metrics
+from machamp_lite.testing import random_word_batch as batch
 
 RELATIONS = LabelVocabulary(["det", "nsubj", "obj", "punct", "root"])
-
-
-def batch(lengths, dim=8, seed=0):
-    torch.manual_seed(seed)
-    vectors = torch.randn(len(lengths), max(lengths), dim)
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
-    for i, n in enumerate(lengths):
-        mask[i, :n] = True
-    return vectors, mask
 
 
 def brute_force(scores: np.ndarray, single_root: bool) -> float:

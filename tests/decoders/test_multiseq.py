@@ -10,17 +10,9 @@ from machamp_lite.data.vocabulary import LabelVocabulary
 from machamp_lite.decoders.multiseq import MultiLabelTagger, join_labels
 from machamp_lite.metrics.multiseq import MultiLabelAccuracy
 from machamp_lite.registry import decoders, load_plugins, metrics
+from machamp_lite.testing import random_word_batch as batch
 
 FEATS = LabelVocabulary(["Case=Nom", "Number=Plur", "Number=Sing", "Person=3"])
-
-
-def batch(lengths, dim=8, seed=0):
-    torch.manual_seed(seed)
-    vectors = torch.randn(len(lengths), max(lengths), dim)
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
-    for i, n in enumerate(lengths):
-        mask[i, :n] = True
-    return vectors, mask
 
 
 def test_registered_with_its_metric():
