@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import heap
 from ..archive import save_archive
 from ..config import load_dataset_configs, load_params, write_json
 from ..data.batching import epoch_schedule, make_batches
@@ -417,6 +418,8 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.steps += 1
+            if self.device.type == "cpu":
+                heap.trim()
             if self.steps == 1:
                 self.check_measured_memory()
             if self.kill_at_step and self.steps == self.kill_at_step:
