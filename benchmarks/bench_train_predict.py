@@ -149,19 +149,51 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_child(module: str, spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+def child_environment(extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of a measurement process.
+
+    OpenMP threads wait for work as the GNU runtime does by default: spinning, which on a
+    machine whose cores other processes also use takes the cores those processes need, and
+    the spinning thread's partner then waits for a core. On the 2-core machine, with another
+    training run on the same cores (load average 3.4), one multilingual-e5-small training step
+    took 10.6 and 2.4 s spinning against 1.3 and 1.6 s with ``OMP_WAIT_POLICY=PASSIVE``, the
+    two taking turns (docs/performance.md). Measurements run with PASSIVE unless
+    the caller's environment sets a policy; it is read when torch starts, so it has to be in
+    the environment of a new process. In ``extra``, None removes a variable."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_child(
+    module: str,
+    spec: dict[str, Any],
+    timeout: float | None = None,
+    env: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Run ``python -m MODULE --child SPEC`` in a fresh process and return the JSON object on
-    its last stdout line. Its stderr (logging, progress bars) stays out of the benchmark's own
-    output and is shown only when the child fails."""
+    its last stdout line, with the OpenMP wait policy it ran under. Its stderr (logging,
+    progress bars) stays out of the benchmark's own output and is shown only when the child
+    fails."""
     command = [sys.executable, "-m", module, "--child", json.dumps(spec)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    environment = child_environment(env)
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment
+    )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise RuntimeError(
             f"{module} failed (exit {done.returncode}):\n"
             f"{done.stderr[-3000:]}\n{done.stdout[-1000:]}"
         )
-    return json.loads(lines[-1])
+    result = json.loads(lines[-1])
+    result["omp_wait_policy"] = environment.get("OMP_WAIT_POLICY", "unset (GNU default)")
+    return result
 
 
 def use_code(path: str | None) -> None:
@@ -213,6 +245,7 @@ def train_and_predict(
     overrides: list[str] | None = None,
     threads: int = 2,
     seed: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """One ``machamp_lite.train`` run in this process; speed, memory and F1 from its
     metrics.json. Prediction speed is the dev sets' sentences over ``dev_seconds`` (batched
@@ -233,6 +266,7 @@ def train_and_predict(
             overrides=list(overrides or []),
             threads=threads,
             seed=seed,
+            device=device,
         )
         wall = time.perf_counter() - started
         metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
@@ -268,6 +302,12 @@ def train_and_predict(
         "train_sentences_per_s": median([e["train_sentences_per_s"] for e in epochs_out]),
         "predict_sentences_per_s": median([e["predict_sentences_per_s"] for e in epochs_out]),
         "peak_rss_mb": round(metrics["peak_rss_mb"], 1),
+        **{
+            key: round(metrics[key], 1)
+            for key in ("peak_gpu_allocated_mb", "peak_gpu_reserved_mb")
+            if metrics.get(key) is not None
+        },
+        "device": metrics.get("device"),
         "dev_micro_f1_last": epochs_out[-1]["dev_micro_f1"],
         "dev_micro_f1_best": (metrics.get("best_dev") or {})
         .get(f"{DATASET}/{TASK}", {})
@@ -377,11 +417,13 @@ def profile_steps(
             if variant.get("bf16")
             else contextlib.nullcontext()
         )
+        # All gradients, not only this optimizer's: a frozen setting must not clip the
+        # embedding gradient a dense setting left behind.
+        network.zero_grad(set_to_none=True)
         start = clock()
         with autocast:
             loss, _ = network(inputs, gold)
         forward = clock()
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         backward = clock()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -450,6 +492,15 @@ def run(
         result["step_profile"] = run_child(
             MODULE, {"kind": "profile", "model": model, "data_dir": data_dir, "threads": 1}
         )
+        # One default step on 2 threads with the GNU default wait policy and with PASSIVE,
+        # taking turns.
+        default = ["frozen embeddings, fused AdamW (default)"]
+        spec = {**base, "kind": "profile", "variants": default, "repeats": 5}
+        result["omp_wait_policy_steps"] = [
+            run_child(MODULE, spec, env={"OMP_WAIT_POLICY": policy})
+            for _ in range(2)
+            for policy in (None, "PASSIVE")
+        ]
     return result
 
 
@@ -477,6 +528,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         spec.get("overrides"),
         spec.get("threads", 2),
         spec.get("seed"),
+        spec.get("device"),
     )
 
 

@@ -77,6 +77,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             summary["dev_micro_f1"] >= TARGETS["dev_micro_f1_after_4_epochs"]
         )
     summary["targets_met"] = met
+    summary["omp_wait_policy"] = train.get("omp_wait_policy")
     summary["load_average"] = result["machine"]["load_average"]
     summary["load_average_end"] = result.get("load_average_end")
     return summary

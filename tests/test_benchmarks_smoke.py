@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from benchmarks import bench_tokenize, bench_train_predict, run
 from benchmarks.bench_train_predict import (
@@ -103,3 +104,72 @@ def test_run_quick_writes_results_and_ends_with_the_summary_line(
     saved = json.loads((tmp_path / "latest-quick.json").read_text(encoding="utf-8"))
     assert saved["summary"] == result["summary"]
     assert saved["machine"]["cores"] >= 1 and "load_average" in saved["machine"]
+
+
+def test_levers_turn_on_one_lever_per_row_and_compare_with_the_baseline(data_dir):
+    from benchmarks import bench_levers
+
+    assert bench_levers.overrides_for("baseline") == bench_levers.ALL_OFF
+    frozen = bench_levers.overrides_for("freeze_embeddings")
+    assert "encoder.freeze_embeddings=true" in frozen
+    assert "encoder.freeze_embeddings=false" not in frozen
+    assert len(frozen) == len(bench_levers.ALL_OFF)
+
+
+def test_levers_table_from_real_runs(data_dir, tiny_model):
+    from benchmarks import bench_levers
+
+    result = bench_levers.run(
+        ["baseline", "freeze_embeddings"], str(data_dir), str(tiny_model), 4, 2
+    )
+    baseline, frozen = result["table"]
+    assert baseline["peak_rss_mb_vs_baseline"] == 1.0
+    # Freezing takes the embedding matrix out of the trainable parameters.
+    assert frozen["trainable_parameters"] < baseline["trainable_parameters"]
+    assert frozen["overrides"] == bench_levers.overrides_for("freeze_embeddings")
+
+
+def test_gpu_benchmark_path_runs_each_precision_on_a_random_model(data_dir, tmp_path):
+    """The GPU benchmark's code path, with the tiny shape on the CPU (no GPU here): one fresh
+    training process per precision, each reporting speed and memory."""
+    from benchmarks import bench_gpu
+
+    result = bench_gpu.main(
+        [
+            "--shape",
+            "tiny",
+            "--data_dir",
+            str(data_dir),
+            "--train_sents",
+            "4",
+            "--dev_sents",
+            "2",
+            "--precisions",
+            "fp32",
+            "bf16",
+            "--device",
+            "cpu",
+            "--results_dir",
+            str(tmp_path),
+        ]
+    )
+    assert [row["precision"] for row in result["table"]] == ["fp32", "bf16"]
+    for row in result["table"]:
+        assert row["train_sentences"] == 4 * len(TRAIN_LANGUAGES)
+        assert row["train_sentences_per_s"] > 0 and row["peak_rss_mb"] > 0
+        assert row["device"].startswith("cpu")
+    assert list(tmp_path.glob("gpu-tiny-*.json"))
+
+
+def test_random_model_of_xlmr_large_sizes_has_its_parameter_count():
+    """The shape the GPU benchmark builds: xlm-roberta-large's 560M parameters (checked on the
+    config, without allocating the weights)."""
+    from transformers import BertConfig, BertModel
+
+    from machamp_lite.testing import XLMR_LARGE_SIZES
+
+    with torch.device("meta"):
+        model = BertModel(BertConfig(**XLMR_LARGE_SIZES), add_pooling_layer=False)
+    count = sum(p.numel() for p in model.parameters())
+    assert 555e6 < count < 565e6, count
+    assert model.embeddings.word_embeddings.weight.numel() == 250002 * 1024
