@@ -164,9 +164,12 @@ class TransformerEncoder(nn.Module):
             # Keep only each layer's input during the forward pass and recompute the rest in
             # the backward pass: activation memory falls from O(layers) to O(1) layers for
             # about a third more compute. Results are unchanged.
-            self.transformer.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            # transformers 5 renamed the switch; older releases only have the first name.
+            model = self.transformer
+            if hasattr(model, "activation_checkpointing_enable"):
+                model.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable({"use_reentrant": False})
 
     def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.transformer(
