@@ -31,14 +31,13 @@ from typing import Any
 
 from benchmarks.bench_train_predict import (
     DEV_LANGUAGES,
-    MODULE,
     TRAIN_LANGUAGES,
     default_data_dir,
     dev_file,
     load_average,
     machine,
-    run_child,
     train_file,
+    train_in_child,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,19 +92,10 @@ def run(
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         model = str(build(Path(tmp) / shape, shape, data_dir))
         for precision in precisions:
-            spec = {
-                "kind": "train",
-                "model": model,
-                "data_dir": data_dir,
-                "epochs": 1,
-                "train_sents": train_sents,
-                "dev_sents": dev_sents,
-                "seed": 1,
-                "overrides": [f"training.precision={precision}", *settings],
-            }
-            if device:
-                spec["device"] = device
-            runs[precision] = run_child(MODULE, spec)
+            overrides = [f"training.precision={precision}", *settings]
+            runs[precision] = train_in_child(
+                model, data_dir, overrides, train_sents, dev_sents, device
+            )
     table = [
         {
             "precision": precision,

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_train_predict import (
-    MODULE,
     default_data_dir,
     find_models,
     load_average,
     machine,
-    run_child,
+    train_in_child,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,22 +75,12 @@ def run(
     dev_sents: int,
     device: str | None = None,
 ) -> dict[str, Any]:
-    rows = {}
-    for setting in settings:
-        spec = {
-            "kind": "train",
-            "model": model,
-            "data_dir": data_dir,
-            "epochs": 1,
-            "train_sents": train_sents,
-            "dev_sents": dev_sents,
-            "threads": 2,
-            "seed": 1,
-            "overrides": overrides_for(setting),
-        }
-        if device:
-            spec["device"] = device
-        rows[setting] = run_child(MODULE, spec)
+    rows = {
+        setting: train_in_child(
+            model, data_dir, overrides_for(setting), train_sents, dev_sents, device
+        )
+        for setting in settings
+    }
     baseline = rows.get("baseline")
     table = []
     for setting, row in rows.items():

@@ -196,6 +196,33 @@ def run_child(
     return result
 
 
+def train_in_child(
+    model: str,
+    data_dir: str,
+    overrides: list[str],
+    train_sents: int,
+    dev_sents: int,
+    device: str | None = None,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """``train_and_predict`` for one epoch with seed 1 in a fresh process (its peak memory is
+    its own): one row of a benchmark that compares settings."""
+    spec: dict[str, Any] = {
+        "kind": "train",
+        "model": model,
+        "data_dir": data_dir,
+        "epochs": 1,
+        "train_sents": train_sents,
+        "dev_sents": dev_sents,
+        "threads": threads,
+        "seed": 1,
+        "overrides": overrides,
+    }
+    if device:
+        spec["device"] = device
+    return run_child(MODULE, spec)
+
+
 def use_code(path: str | None) -> None:
     """Import ``machamp_lite`` from another checkout (the folder that holds the package), so
     that an older version can be measured by the same benchmark."""
