@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -76,6 +74,9 @@ def train_tiny(folder: Path) -> Path:
 
 
 def run(sizes: list[int]) -> dict:
+    from benchmarks.bench_train_predict import load_average, machine
+
+    description = machine()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -98,12 +99,10 @@ def run(sizes: list[int]) -> dict:
     small, large = results[str(min(sizes))], results[str(max(sizes))]
     return {
         "benchmark": "streaming_predict",
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
+        "command": "python -m benchmarks.bench_streaming --sizes "
+        + " ".join(str(size) for size in sizes),
+        "machine": description,
+        "load_average_end": load_average(),
         "model": "tiny BERT (2 layers, hidden 32) trained 1 epoch on the demo data",
         "results": results,
         "peak_rss_ratio_largest_vs_smallest": large["peak_rss_mb"] / small["peak_rss_mb"],

@@ -173,3 +173,13 @@ def test_random_model_of_xlmr_large_sizes_has_its_parameter_count():
     count = sum(p.numel() for p in model.parameters())
     assert 555e6 < count < 565e6, count
     assert model.embeddings.word_embeddings.weight.numel() == 250002 * 1024
+
+
+def test_streaming_benchmark_reports_each_size_with_the_machine():
+    from benchmarks import bench_streaming
+
+    result = bench_streaming.run([30, 60])
+    assert set(result["results"]) == {"30", "60"}
+    assert result["results"]["60"]["sentences"] == 60
+    assert result["peak_rss_ratio_largest_vs_smallest"] > 0
+    assert result["machine"]["cores"] >= 1 and result["command"].endswith("--sizes 30 60")
