@@ -6,14 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
+import os
 import shutil
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import load_params
-from .errors import ConfigError
+from .errors import ConfigError, MachampError
 from .training.checkpoint import latest_checkpoint
 
 
@@ -65,7 +68,7 @@ def run_grid(
     threads: int | None = None,
 ) -> Path:
     """Run every (parameter config, seed) that is not finished yet, then write the tables."""
-    from .training.trainer import _is_dataset_override, train
+    from .training.trainer import _is_dataset_override
 
     root = Path(output_dir) / name
     runs = plan(params_paths, seeds, root)
@@ -78,21 +81,66 @@ def run_grid(
         if state == "done":
             continue
         if state == "resume":
-            train(resume=str(run.run_dir), device=device, threads=threads)
+            _train_in_fresh_process(run, {"resume": str(run.run_dir)}, device, threads)
             continue
         if state == "restart":
             shutil.rmtree(run.run_dir)
-        train(
-            dataset_configs,
-            run.params_path,
-            seed=run.seed,
-            data_dir=data_dir,
-            overrides=overrides,
-            device=device,
-            threads=threads,
-            run_dir=str(run.run_dir),
-        )
+        arguments = {
+            "dataset_configs": dataset_configs,
+            "parameters_config": run.params_path,
+            "seed": run.seed,
+            "data_dir": data_dir,
+            "overrides": overrides,
+            "run_dir": str(run.run_dir),
+        }
+        _train_in_fresh_process(run, arguments, device, threads)
     return write_tables(root, runs)
+
+
+def _train_in_fresh_process(
+    run: GridRun, arguments: dict[str, Any], device: str | None, threads: int | None
+) -> None:
+    """Train one run of the grid in a new Python process.
+
+    Each run's peak memory is then its own: RSS is a per-process maximum that never falls, so
+    runs sharing one process would all report the largest peak so far (a 23M-parameter model
+    after a 118M one reported the same 2.1 GB). Memory is also given back between runs, and a
+    run that crashes leaves the grid's process intact."""
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(
+        target=_train_child, args=({**arguments, "device": device, "threads": threads},)
+    )
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        log = run.run_dir / "train.log"
+        raise MachampError(
+            f"run {run.label} stopped with exit code {process.exitcode}; the error is above"
+            + (f" and in {log}" if log.is_file() else "")
+            + ". Fix the cause and run the same command again: finished runs are kept and "
+            "this one starts again or resumes."
+        )
+
+
+def _train_child(arguments: dict[str, Any]) -> None:
+    """The body of a run's process: errors the user can fix end as one line, as in the CLI."""
+    from .training.trainer import train
+
+    try:
+        train(**arguments)
+    except MachampError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _model_label(name: str) -> str:
+    """The model's name for the tables: a hub name as it is; a folder (environment variables
+    expanded) by its name, with its parent when the folder is just called ``model``."""
+    expanded = os.path.expandvars(name)
+    path = Path(expanded)
+    if not path.is_dir():
+        return expanded
+    return f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
 
 
 def run_row(run: GridRun) -> dict[str, Any]:
@@ -104,7 +152,7 @@ def run_row(run: GridRun) -> dict[str, Any]:
     peak_mb = metrics.get("peak_gpu_reserved_mb", metrics.get("peak_rss_mb"))
     return {
         "params": Path(run.params_path).stem,
-        "model": Path(str(params["transformer_model"])).name,
+        "model": _model_label(str(params["transformer_model"])),
         "lr": params["training"]["optimizer"]["lr"],
         "seed": run.seed,
         "main_task": main_task,
@@ -172,6 +220,7 @@ def write_tables(root: Path, runs: list[GridRun]) -> Path:
     (root / "summary.csv").write_text(buffer.getvalue(), encoding="utf-8")
 
     shown = [
+        "params",
         "model",
         "lr",
         "seed",

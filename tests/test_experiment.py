@@ -61,7 +61,9 @@ def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_mo
     summary = list(csv.DictReader((root / "summary.csv").open()))
     assert [s["seeds"] for s in summary] == ["2", "2"] and "±" in summary[0]["dev_micro_f1"]
     markdown = (root / "results.md").read_text()
-    assert "| model | lr | seed | dev_micro_f1 |" in markdown and "Mean ± standard" in markdown
+    assert "| params | model | lr | seed | dev_micro_f1 |" in markdown
+    assert "Mean ± standard" in markdown
+    assert {r["model"] for r in rows} == {tiny_model.name}
 
     # A second call runs nothing that is finished; a run that died before its first checkpoint
     # is started again; the tables are rewritten.
@@ -76,3 +78,28 @@ def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_mo
     assert printed.count("] done") == 3 and "[slow-seed2] restart" in printed
     assert (runs[0].run_dir / "metrics.json").read_bytes() == before
     assert run_state(runs[3]) == "done"
+
+
+def test_a_run_that_fails_stops_the_grid_with_one_error_naming_it(tmp_path, tiny_model, capfd):
+    """Each run trains in its own process; an error there ends the grid with one line that
+    names the run and its log, not a traceback, and the next call resumes."""
+    missing = {"transformer_model": str(tmp_path / "no-such-model")}
+    path = write(tmp_path / "broken.json", json.dumps(missing))
+    command = [
+        "experiment",
+        "--dataset_configs",
+        str(ROOT / "dataset_configs/demo.json"),
+        "--parameters_configs",
+        str(path),
+        "--name",
+        "grid",
+        "--output_dir",
+        str(tmp_path / "logs"),
+        "--data_dir",
+        str(ROOT),
+    ]
+    assert main(command) != 0
+    err = capfd.readouterr().err  # the child writes to the same stderr file descriptor
+    assert "no-such-model" in err  # the child's own error line
+    assert "run broken-seed1 stopped with exit code 2" in err
+    assert "Traceback" not in err
