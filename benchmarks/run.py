@@ -61,6 +61,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "tokenize_subwords": tokenize.get("subwords"),
         "train_sentences_per_s": train.get("train_sentences_per_s"),
         "predict_sentences_per_s": train.get("predict_sentences_per_s"),
+        "dev_eval_sentences_per_s": train.get("dev_eval_sentences_per_s"),
         "peak_rss_mb": train.get("peak_rss_mb"),
         "train_epochs": train.get("settings", {}).get("epochs"),
         "dev_micro_f1": train.get("dev_micro_f1_last"),

@@ -62,6 +62,7 @@ def test_train_and_predict_reports_speed_memory_and_f1(data_dir, tiny_model):
     (epoch,) = result["epochs"]
     assert epoch["train_sentences"] == 8 * len(TRAIN_LANGUAGES)
     assert result["train_sentences_per_s"] > 0 and result["predict_sentences_per_s"] > 0
+    assert result["dev_eval_sentences_per_s"] > 0 and len(result["predict_rounds_seconds"]) == 3
     assert result["peak_rss_mb"] > 0
     assert 0.0 <= result["dev_micro_f1_last"] <= 1.0
 
