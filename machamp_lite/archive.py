@@ -43,7 +43,7 @@ def save_archive(
         save_model(model, str(tmp / WEIGHTS))
         encoder = model.encoder
         encoder.transformer.config.save_pretrained(tmp / ENCODER_DIR)
-        encoder.tokenizer.save_pretrained(tmp / ENCODER_DIR)
+        encoder.save_tokenizer(tmp / ENCODER_DIR)
         write_json(tmp / "vocabularies.json", {t: v.to_list() for t, v in vocabularies.items()})
         write_json(tmp / "params.json", params)
         write_json(tmp / "datasets.json", datasets)

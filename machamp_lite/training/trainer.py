@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import resource
+import shutil
 import signal
 import time
 import warnings
@@ -45,6 +46,10 @@ from .selection import best_epoch, summed_score
 
 logger = logging.getLogger("machamp_lite")
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+# Where training keeps the tokenizer it released (see TransformerEncoder.release_tokenizer).
+TOKENIZER_DIR = ".tokenizer"
 
 
 def set_seed(seed: int) -> None:
@@ -707,6 +712,8 @@ def train(
             sum(len(s.sentences) for s in train_splits + dev_splits),
             time.time() - tokenize_start,
         )
+        # Every sentence is encoded now; archives copy the tokenizer from this folder.
+        encoder.release_tokenizer(run_dir / TOKENIZER_DIR if context.is_main else None)
         model.to(torch_device)
         trainer = Trainer(
             model,
@@ -731,6 +738,8 @@ def train(
             logger.removeHandler(handler)
             handler.close()
         shutdown_distributed(context)
+        if context.is_main:
+            shutil.rmtree(run_dir / TOKENIZER_DIR, ignore_errors=True)
     return run_dir
 
 
