@@ -12,6 +12,23 @@ from machamp_lite.experiment import plan, run_state
 from conftest import ROOT, write
 
 
+def grid_command(tmp_path, params_paths) -> list[str]:
+    """``experiment`` over the demo dataset config, named grid, under tmp_path/logs."""
+    return [
+        "experiment",
+        "--dataset_configs",
+        str(ROOT / "dataset_configs/demo.json"),
+        "--parameters_configs",
+        *[str(p) for p in params_paths],
+        "--name",
+        "grid",
+        "--output_dir",
+        str(tmp_path / "logs"),
+        "--data_dir",
+        str(ROOT),
+    ]
+
+
 def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_model, capsys):
     base = {
         "transformer_model": str(tiny_model),
@@ -21,22 +38,10 @@ def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_mo
     fast = write(tmp_path / "fast.json", json.dumps(base))
     slow = dict(base, training={"num_epochs": 1, "optimizer": {"lr": 0.0001}})
     slow_path = write(tmp_path / "slow.json", json.dumps(slow))
-    command = [
-        "experiment",
-        "--dataset_configs",
-        str(ROOT / "dataset_configs/demo.json"),
-        "--parameters_configs",
-        str(fast),
-        str(slow_path),
+    command = grid_command(tmp_path, [fast, slow_path]) + [
         "--seeds",
         "1",
         "2",
-        "--name",
-        "grid",
-        "--output_dir",
-        str(tmp_path / "logs"),
-        "--data_dir",
-        str(ROOT),
         "--memory_budget_gb",
         "20",
         "--override",
@@ -82,22 +87,10 @@ def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_mo
 
 def test_a_run_that_fails_stops_the_grid_with_one_error_naming_it(tmp_path, tiny_model, capfd):
     """Each run trains in its own process; an error there ends the grid with one line that
-    names the run and its log, not a traceback, and the next call resumes."""
+    names the run (and its log when it got that far), not a traceback."""
     missing = {"transformer_model": str(tmp_path / "no-such-model")}
     path = write(tmp_path / "broken.json", json.dumps(missing))
-    command = [
-        "experiment",
-        "--dataset_configs",
-        str(ROOT / "dataset_configs/demo.json"),
-        "--parameters_configs",
-        str(path),
-        "--name",
-        "grid",
-        "--output_dir",
-        str(tmp_path / "logs"),
-        "--data_dir",
-        str(ROOT),
-    ]
+    command = grid_command(tmp_path, [path])
     assert main(command) != 0
     err = capfd.readouterr().err  # the child writes to the same stderr file descriptor
     assert "no-such-model" in err  # the child's own error line
