@@ -105,7 +105,10 @@ def _train_in_fresh_process(
     Each run's peak memory is then its own: RSS is a per-process maximum that never falls, so
     runs sharing one process would all report the largest peak so far (a 23M-parameter model
     after a 118M one reported the same 2.1 GB). Memory is also given back between runs, and a
-    run that crashes leaves the grid's process intact."""
+    run that crashes leaves the grid's process intact. The new process re-imports what a run
+    needs: the config's ``plugins`` and the calling script's top level, so components that a
+    script registers inside ``if __name__ == "__main__":`` are not seen there; register them
+    at the top level or in a plugin module."""
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=_train_child, args=({**arguments, "device": device, "threads": threads},)
