@@ -6,14 +6,18 @@ Every check here happens before a model is built, and every error names the file
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import math
 import os
 import re
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .permissions import apply_umask
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PARAMS_PATH = PACKAGE_DIR / "default_params.json"
@@ -45,67 +49,195 @@ DATASET_DEFAULTS = {
     "max_dev_sents": -1,
     "plugins": [],
 }
-# Bounds of numeric parameters, checked with their types: (lowest, highest, highest included).
-PARAM_LIMITS = {
-    "training.num_epochs": (1, None, True),
-    "batching.batch_size": (1, None, True),
-    "batching.max_tokens": (1, None, True),
-    "batching.sampling_smoothing": (0, None, True),
-    "prediction.batch_size": (1, None, True),
-    "prediction.max_tokens": (1, None, True),
-    "training.accumulation_steps": (1, None, True),
-    "training.grad_clip": (0, None, True),
-    "training.optimizer.lr": (0, None, True),
-    "training.optimizer.decoder_lr": (0, None, True),
-    "encoder.dropout": (0, 1, False),
-    "decoder.dropout": (0, 1, False),
-    "encoder.window_overlap": (0, 1, False),
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: bounds (open or closed), and whether it must be
+    a whole number. ``describe`` says it in the words of an error message."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def contains(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or not (
+            value > self.high or (self.high_open and value == self.high)
+        )
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'above' if self.low_open else 'at least'} {_plain(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'below' if self.high_open else 'at most'} {_plain(self.high)}")
+        # The type is checked before the range, so bounds alone say what is wrong.
+        return " and ".join(parts) if parts else kind
+
+    def notation(self) -> str:
+        """Compact form for the reference tables: ``integer >= 1``, ``in [0, 1)``."""
+        prefix = "integer " if self.integer else ""
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"{prefix}in {opening}{_plain(low)}, {_plain(high)}{closing}"
+        if low is not None:
+            return f"{prefix}{'>' if self.low_open else '>='} {_plain(low)}"
+        if high is not None:
+            return f"{prefix}{'<' if self.high_open else '<='} {_plain(high)}"
+        return prefix.strip()
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else str(number)
+
+
+POSITIVE_INT = Range(1, integer=True)
+FRACTION = Range(0, 1)  # 0 <= x <= 1
+DROPOUT = Range(0, 1, high_open=True)  # torch accepts 1, but p = 1 zeroes every vector
+NON_NEGATIVE = Range(0)
+POSITIVE = Range(0, low_open=True)
+MAX_SEED = 2**32 - 1  # numpy's seed range; torch and random accept it too
+
+# Every numeric parameter with the values it may take; a test checks that each numeric key of
+# the defaults is listed, so a new setting cannot slip in unchecked.
+PARAM_LIMITS: dict[str, Range] = {
+    "random_seed": Range(0, MAX_SEED, integer=True),
+    "encoder.max_input_length": Range(3, integer=True),
+    "encoder.dropout": DROPOUT,
+    "encoder.window_overlap": Range(0, 1, high_open=True),
+    "decoder.dropout": DROPOUT,
+    "batching.batch_size": POSITIVE_INT,
+    "batching.max_tokens": POSITIVE_INT,
+    "batching.sampling_smoothing": NON_NEGATIVE,
+    "training.num_epochs": POSITIVE_INT,
+    "training.optimizer.lr": NON_NEGATIVE,
+    "training.optimizer.decoder_lr": NON_NEGATIVE,
+    "training.optimizer.weight_decay": NON_NEGATIVE,
+    "training.optimizer.betas": Range(0, 1, high_open=True),  # each of the two
+    "training.optimizer.eps": POSITIVE,
+    "training.learning_rate_scheduler.warmup_fraction": FRACTION,
+    "training.learning_rate_scheduler.cut_frac": Range(0, 1, low_open=True, high_open=True),
+    "training.learning_rate_scheduler.ratio": Range(1),
+    "training.grad_clip": NON_NEGATIVE,
+    "training.accumulation_steps": POSITIVE_INT,
+    "training.memory_budget_gb": POSITIVE,
+    "prediction.batch_size": POSITIVE_INT,
+    "prediction.max_tokens": POSITIVE_INT,
+    "prediction.chunk_sentences": POSITIVE_INT,
 }
+# Number keys that also take null: no budget; decoders at the encoder's rate.
+NULLABLE_NUMBERS = {"training.memory_budget_gb", "training.optimizer.decoder_lr"}
+# Keys whose default is a list of numbers, and how long the list must be.
+NUMBER_LISTS = {"training.optimizer.betas": 2}
+# String settings with a fixed set of values, checked with the rest before anything is built.
+PARAM_CHOICES: dict[str, tuple[str, ...]] = {
+    "encoder.pooling": ("first", "last", "mean"),
+    "training.optimizer.type": ("adamw",),
+    "training.learning_rate_scheduler.type": ("linear", "slanted_triangular", "constant"),
+    "training.precision": ("fp32", "bf16", "fp16"),
+}
+# Dataset keys that hold a sentence count: -1 means every sentence.
+SENTENCE_LIMIT_KEYS = ("max_sents", "max_dev_sents")
+
 # Keys of a task entry that the library reads; other keys go to the decoder's constructor.
-TASK_KEYS = {"task_type", "column_idx", "metric", "loss_weight"}
+TASK_KEYS = {"task_type", "column_idx", "metric", "loss_weight", "allow_negative_loss_weight"}
+# The longest dataset or task name: it becomes a file or folder name (255 bytes on most file
+# systems), with room left for what is appended to it.
+MAX_NAME_BYTES = 200
 
 
 IMPORT_PATH_ENV = "MACHAMP_CONFIG_IMPORT_PATH"
+MAX_CONFIG_BYTES = 16 * 2**20  # configs are kB; a larger file is not a config
 
 
-def _import_guard(root: Path):
-    """A jsonnet import callback that only reads files inside the config's own folder (or the
-    folders listed in $MACHAMP_CONFIG_IMPORT_PATH): configs are data, and a config downloaded
-    with a model must not read arbitrary files of the machine."""
-    allowed = [root.resolve()] + [
+def allowed_import_roots(config_folder: Path) -> list[Path]:
+    """jsonnet imports may read files inside the config's own folder and the folders listed in
+    $MACHAMP_CONFIG_IMPORT_PATH, nothing else: configs are data, and a config downloaded with
+    a model must not read arbitrary files of the machine."""
+    return [config_folder.resolve()] + [
         Path(p).resolve() for p in os.environ.get(IMPORT_PATH_ENV, "").split(os.pathsep) if p
     ]
 
-    def callback(directory: str, relative: str) -> tuple[str, bytes]:
-        target = (Path(directory) / relative).resolve()
-        if not any(target == a or a in target.parents for a in allowed):
-            raise RuntimeError(
-                f"import {relative!r} leaves the config's folder {root}; put the imported file "
-                f"beside the config or add its folder to ${IMPORT_PATH_ENV}"
-            )
-        if not target.is_file():
-            raise RuntimeError(f"imported file not found: {target}")
-        return str(target), target.read_bytes()
 
-    return callback
+def path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be opened as a file, in the user's words, or None when it can."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symbolic link loop (the link points, through other links, back to itself)"
+        if path.is_symlink():
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        if error.errno == errno.ENOENT:
+            return "file not found; check the path"
+        return error.strerror or str(error)
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory, not a file; check the path"
+    return None
+
+
+def _strict_json(text: str, path: Path) -> Any:
+    """Plain JSON, or None when the text needs jsonnet (comments, trailing commas, code).
+    The result is what jsonnet gives for the same text: keys sorted, a key given twice an
+    error (dataset order decides the order of training batches, so it must not depend on
+    which path read the file)."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ConfigError(f"{path}: key {key!r} is given twice in one object")
+            result[key] = value
+        return dict(sorted(result.items()))
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except ValueError:
+        return None
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Evaluate a JSON or jsonnet file (comments, trailing commas, variables, imports) to a dict.
+    """Read a JSON or jsonnet file (comments, trailing commas, variables, imports) as a dict.
 
-    Evaluation has no native callbacks, and imports stay inside the config's folder."""
-    import _jsonnet
+    Plain JSON is parsed directly. Anything else is evaluated by jsonnet in a child process
+    bounded in time and memory (``jsonnet_sandbox``), without native callbacks, and with
+    imports confined to the config's folder."""
+    from .jsonnet_sandbox import SandboxError, evaluate
 
     path = Path(path)
-    if not path.is_file():
-        if path.is_dir():
-            raise ConfigError(f"{path}: is a directory, not a config file; check the path")
-        raise ConfigError(f"config file not found: {path}; check the path")
+    problem = path_problem(path)
+    if problem is not None:
+        if problem.startswith("file not found"):
+            raise ConfigError(f"config file not found: {path}; check the path")
+        raise ConfigError(f"{path}: {problem}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: {path.stat().st_size} bytes, too large for a config file (at most "
+            f"{MAX_CONFIG_BYTES // 2**20} MB); check the path"
+        )
     try:
-        text = _jsonnet.evaluate_file(str(path), import_callback=_import_guard(path.parent))
-    except RuntimeError as error:
-        raise ConfigError(f"{path}: not valid JSON/jsonnet: {str(error).strip()}") from None
-    value = json.loads(text)
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start}); configs "
+            "are JSON or jsonnet text in UTF-8"
+        ) from None
+    value = _strict_json(text, path)
+    if value is None:
+        try:
+            value = json.loads(evaluate(path, allowed_import_roots(path.parent)))
+        except SandboxError as error:
+            raise ConfigError(f"{path}: {error}") from None
     if not isinstance(value, dict):
         raise ConfigError(
             f"{path}: expected a JSON object at the top level, got {type(value).__name__}"
@@ -176,10 +308,11 @@ def _type_name(value: Any) -> str:
 def validate_against_defaults(
     given: dict[str, Any], defaults: dict[str, Any], where: str, prefix: str = ""
 ) -> None:
-    """Check every key of ``given`` exists in ``defaults`` with a compatible type.
+    """Check every key of ``given`` exists in ``defaults`` with a compatible type and, for
+    numbers and choices, an allowed value (``PARAM_LIMITS``, ``PARAM_CHOICES``).
 
-    A default of ``null`` accepts any value; open sections (``"*"`` key) accept any key.
-    """
+    ``null`` is only accepted where the default is null; open sections (``"*"`` key) accept
+    any key."""
     for key, value in given.items():
         dotted = f"{prefix}{key}"
         if key not in defaults:
@@ -190,8 +323,13 @@ def validate_against_defaults(
                 f"{', '.join(prefix + k for k in sorted(defaults))}"
             )
         default = defaults[key]
-        if default is None or value is None:
-            continue
+        if value is None:
+            if default is None or dotted in NULLABLE_NUMBERS:
+                continue
+            raise ConfigError(
+                f"{where}: key {dotted!r} must be {_type_name(default)} "
+                f"(like the default {json.dumps(default)}), got null"
+            )
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ConfigError(
@@ -199,36 +337,111 @@ def validate_against_defaults(
                 )
             validate_against_defaults(value, default, where, dotted + ".")
             continue
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if ok and isinstance(default, int) and not isinstance(default, bool):
-                ok = float(value).is_integer()
-        else:
-            ok = isinstance(value, type(default))
-        if not ok:
+        check_value(value, default, dotted, where)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Limits of component (decoder, encoder) arguments that every component shares by name; a
+# component adds its own in an ``argument_limits`` class attribute.
+ARGUMENT_LIMITS: dict[str, Range] = {"dropout": DROPOUT}
+
+
+def component_limits(component: Any) -> dict[str, Range]:
+    limits = dict(ARGUMENT_LIMITS)
+    limits.update(getattr(component, "argument_limits", {}) or {})
+    return limits
+
+
+def check_value(
+    value: Any, default: Any, dotted: str, where: str, limits: dict[str, Range] | None = None
+) -> None:
+    """One setting's value against its default's type and the key's limits or choices
+    (``limits``: a component's own, by argument name; else ``PARAM_LIMITS``)."""
+    if dotted in NULLABLE_NUMBERS:
+        default = 1.0
+    if dotted in NUMBER_LISTS:
+        length = NUMBER_LISTS[dotted]
+        if not (isinstance(value, list) and len(value) == length and all(map(_is_number, value))):
             raise ConfigError(
-                f"{where}: key {dotted!r} must be {_type_name(default)} "
+                f"{where}: key {dotted!r} must be a list of {length} numbers "
                 f"(like the default {json.dumps(default)}), got {json.dumps(value)}"
             )
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            _check_limits(value, dotted, where)
-
-
-def _check_limits(value: float, dotted: str, where: str) -> None:
-    low, high, high_included = PARAM_LIMITS.get(dotted, (None, None, True))
-    if not math.isfinite(value):
-        problem = "a finite number"
-    elif low is not None and value < low:
-        problem = f"at least {low}"
-    elif high is not None and (value > high or (value == high and not high_included)):
-        problem = f"at most {high}" if high_included else f"below {high}"
-    else:
+        for item in value:
+            _check_limits(item, dotted, where, shown=value, limits=limits)
         return
-    if low is not None and high is not None:
-        problem = f"at least {low} and {'at most' if high_included else 'below'} {high}"
-    raise ConfigError(f"{where}: key {dotted!r} must be {problem}, got {value}")
+    if default is None:
+        return  # no type to compare with (e.g. an open value)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = _is_number(value)
+        if ok and isinstance(default, int):
+            ok = float(value).is_integer() if math.isfinite(value) else False
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(
+            f"{where}: key {dotted!r} must be {_type_name(default)} "
+            f"(like the default {json.dumps(default)}), got {_json(value)}"
+        )
+    if _is_number(value):
+        _check_limits(value, dotted, where, limits=limits)
+    elif dotted in PARAM_CHOICES and value not in PARAM_CHOICES[dotted]:
+        raise ConfigError(
+            f"{where}: key {dotted!r} must be one of {', '.join(PARAM_CHOICES[dotted])}, "
+            f"got {json.dumps(value)}"
+        )
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _check_limits(
+    value: float,
+    dotted: str,
+    where: str,
+    shown: Any = None,
+    limits: dict[str, Range] | None = None,
+) -> None:
+    allowed = (PARAM_LIMITS if limits is None else limits).get(dotted, Range())
+    if allowed.contains(value):
+        return
+    shown = value if shown is None else shown
+    expected = allowed.describe() if math.isfinite(value) else "a finite number"
+    raise ConfigError(f"{where}: key {dotted!r} must be {expected}, got {_json(shown)}")
+
+
+def validate_params(
+    params: dict[str, Any], where: str, required: tuple[str, ...] = ("transformer_model", "encoder")
+) -> None:
+    """Check a stored parameter set (in a model folder or a run directory) the way a user's
+    file is checked: every key known, every value of its type and range, and the sections a
+    model cannot be built without present."""
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: expected a JSON object")
+    defaults = json.loads(DEFAULT_PARAMS_PATH.read_text(encoding="utf-8"))
+    for key in required:
+        if key not in params:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    validate_against_defaults(params, defaults, where)
+
+
+def _integers_as_int(params: dict[str, Any]) -> None:
+    """1.0 given for an integer setting becomes 1 (JSON and jsonnet do not tell them apart)."""
+    for dotted, limits in PARAM_LIMITS.items():
+        *sections, key = dotted.split(".")
+        target: Any = params
+        for section in sections:
+            target = target.get(section) if isinstance(target, dict) else None
+        if limits.integer and isinstance(target, dict) and _is_number(target.get(key)):
+            target[key] = int(target[key])
 
 
 def load_params(
@@ -246,9 +459,7 @@ def load_params(
         apply_overrides(extra, overrides)
         validate_against_defaults(extra, defaults, "--override")
         params = deep_merge(params, extra)
-    for dotted in ("training.num_epochs", "batching.batch_size", "batching.max_tokens"):
-        section, key = dotted.split(".")
-        params[section][key] = int(params[section][key])
+    _integers_as_int(params)
     return params
 
 
@@ -298,10 +509,42 @@ def load_dataset_configs(
     return resolved
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a dataset or task name, or None when it can.
+
+    Names become folder and file names (``dev_predictions/<dataset>/``) and keys of overrides
+    and metrics, so one that could point elsewhere in the file system (``..``, ``/etc``, a
+    separator, a NUL) or that the file system cannot hold is refused, not rewritten: a
+    silently changed name would no longer match the user's overrides and tables."""
+    if not isinstance(name, str) or not name:
+        return "a name must be a non-empty string"
+    if name in (".", ".."):
+        return f"{name!r} names a folder, not a dataset"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator (/ or \\)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains a control character"
+    if name != name.strip():
+        return "it starts or ends with white space"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"it is longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def check_name(name: str, kind: str, where: str) -> None:
+    problem = name_problem(name)
+    if problem is not None:
+        raise ConfigError(
+            f"{where}: {kind} name {name!r} cannot be used: {problem}; names become folder "
+            "names in the run directory, so use letters, digits, '-', '_' or '.'"
+        )
+
+
 def validate_dataset(
     name: str, dataset: dict[str, Any], source: str, data_dir: str | None
 ) -> dict[str, Any]:
     where = f"{source}, dataset {name!r}"
+    check_name(name, "dataset", source)
     for key, value in dataset.items():
         if key not in DATASET_KEYS:
             raise ConfigError(
@@ -334,8 +577,19 @@ def validate_dataset(
         raise ConfigError(f'{where}: key \'separator\' must be "whitespace" or "tab"')
     if result["word_idx"] < 0:
         raise ConfigError(f"{where}: key 'word_idx' must be 0 or more, got {result['word_idx']}")
-    if not all(isinstance(i, int) and not isinstance(i, bool) for i in result.get("sent_idxs", [])):
-        raise ConfigError(f"{where}: key 'sent_idxs' must be a list of column numbers")
+    if not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0
+        for i in result.get("sent_idxs", [])
+    ):
+        raise ConfigError(
+            f"{where}: key 'sent_idxs' must be a list of column numbers (0 or more), "
+            f"got {json.dumps(result['sent_idxs'])}"
+        )
+    for key in SENTENCE_LIMIT_KEYS:
+        if result[key] == 0 or result[key] < -1:
+            raise ConfigError(
+                f"{where}: key {key!r} must be -1 (every sentence) or at least 1, got {result[key]}"
+            )
     if result["comment_regex"] is not None:
         try:
             re.compile(result["comment_regex"])
@@ -344,6 +598,7 @@ def validate_dataset(
                 f"{where}: key 'comment_regex' is not a valid regular expression ({error})"
             ) from None
     for task_name, task in result["tasks"].items():
+        check_name(task_name, "task", where)
         twhere = f"{where}, task {task_name!r}"
         if not isinstance(task, dict):
             raise ConfigError(f"{twhere}: must be an object with task_type and column_idx")
@@ -362,18 +617,43 @@ def validate_dataset(
                 f"{twhere}: key 'column_idx' must be an integer, "
                 f"got {json.dumps(task['column_idx'])}"
             )
-        weight = task.get("loss_weight", 1.0)
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
-            raise ConfigError(
-                f"{twhere}: key 'loss_weight' must be a number, got {json.dumps(weight)}"
-            )
-        task["loss_weight"] = float(weight)
+        task["loss_weight"] = _loss_weight(task, twhere)
     return result
 
 
+def _loss_weight(task: dict[str, Any], where: str) -> float:
+    """A finite, non-negative number; a negative weight (gradient reversal, as in adversarial
+    multi-task training) only with ``"allow_negative_loss_weight": true`` beside it, so a sign
+    typo cannot silently train a task to be wrong."""
+    weight = task.get("loss_weight", 1.0)
+    allow_negative = task.get("allow_negative_loss_weight", False)
+    if not isinstance(allow_negative, bool):
+        raise ConfigError(
+            f"{where}: key 'allow_negative_loss_weight' must be true or false, "
+            f"got {_json(allow_negative)}"
+        )
+    if not _is_number(weight) or not math.isfinite(weight):
+        raise ConfigError(
+            f"{where}: key 'loss_weight' must be a finite number, got {_json(weight)}"
+        )
+    if weight < 0 and not allow_negative:
+        raise ConfigError(
+            f"{where}: key 'loss_weight' is negative ({weight}), which trains the task to be "
+            'wrong; if that is intended (gradient reversal), add "allow_negative_loss_weight": '
+            "true to the task"
+        )
+    return float(weight)
+
+
 def write_json(path: str | os.PathLike, value: Any) -> None:
-    """Write JSON atomically (temporary name, then rename) so a crash never leaves half a file."""
+    """Write JSON atomically (temporary name, then rename) so a crash never leaves half a file;
+    a failed write (a full disk) leaves neither the temporary file nor a changed target."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        apply_umask(tmp, replaces=path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+
 
 class MachampError(Exception):
     """Base class for errors that the command line reports as one clear message."""
@@ -32,3 +36,27 @@ class RegistryError(ConfigError):
 
 class ModelLoadError(MachampError):
     """A transformer model or a trained model directory cannot be loaded."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler's time limit, ``kill``): raised in the main thread so that
+    every ``finally`` and ``except BaseException`` cleanup runs. A BaseException, like
+    KeyboardInterrupt, so that code catching ``Exception`` does not swallow it."""
+
+
+def write_failure_reason(error: BaseException, folder: str | os.PathLike) -> str:
+    """Why a write failed, in the user's words. Libraries report a full disk in their own ways
+    (safetensors: "I/O error: No space left on device (os error 28)"; torch.save: "unexpected
+    pos 576 vs 534"), so the free space of the folder's file system is looked at as well."""
+    text = str(error)
+    if getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text:
+        return "the disk is full (no space left on device)"
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < 1024 * 1024:
+        return f"the disk is full ({free} bytes free)"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

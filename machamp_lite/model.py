@@ -9,12 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import TASK_KEYS
 from .data.vocabulary import LabelVocabulary
 from .decoders.base import Decoder
 from .errors import ConfigError
 from .registry import check_arguments, decoders, encoders
 
-TASK_LIBRARY_KEYS = {"task_type", "column_idx", "metric", "loss_weight"}
+# Keys of a task entry that the library reads; every other key is a decoder argument.
+TASK_LIBRARY_KEYS = TASK_KEYS
 
 
 @dataclass

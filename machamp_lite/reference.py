@@ -44,7 +44,10 @@ TASK_DESCRIPTIONS = {
     "column_idx": "Column of the label; negative counts from the end of the line (-1: last).",
     "metric": "A registered metric (see Metrics) whose `score` counts for model selection. "
     "Unset: the decoder's default metric.",
-    "loss_weight": "Factor of this task's loss in the summed loss (default 1.0).",
+    "loss_weight": "Factor of this task's loss in the summed loss (default 1.0); a finite number "
+    "of at least 0.",
+    "allow_negative_loss_weight": "Set to `true` to allow a negative `loss_weight` (gradient "
+    "reversal); without it a negative weight is refused as a likely typo.",
 }
 
 # One line per dotted key of the parameter config (default_params.json); the tests fail when
@@ -262,15 +265,10 @@ def missing_descriptions() -> dict[str, list[str]]:
 
 
 def _limits(dotted: str) -> str:
-    """The bounds that config.py checks for a numeric key, as ``, >= 1`` or ``, in [0, 1)``."""
-    low, high, high_included = getattr(config, "PARAM_LIMITS", {}).get(dotted, (None,) * 3)
-    if low is not None and high is not None:
-        return f", in [{low}, {high}{']' if high_included else ')'}"
-    if low is not None:
-        return f", >= {low}"
-    if high is not None:
-        return f", {'<=' if high_included else '<'} {high}"
-    return ""
+    """The bounds that config.py checks for a numeric key, as ``, integer >= 1`` or
+    ``, in [0, 1)``."""
+    limits = config.PARAM_LIMITS.get(dotted)
+    return f", {limits.notation()}" if limits is not None else ""
 
 
 def _cell(text: str) -> str:

@@ -106,6 +106,28 @@ def check_arguments(
     )
     if missing:
         raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+    check_argument_values(component, given, params, where)
+
+
+def check_argument_values(
+    component: Callable[..., Any],
+    given: Mapping[str, Any],
+    params: Mapping[str, inspect.Parameter],
+    where: str,
+) -> None:
+    """Numbers and booleans against the type of the argument's default, and numbers against
+    the component's ``argument_limits`` (``{"threshold": Range(0, 1, True, True)}``) or the
+    library's limits for common names (``dropout``, ``*_dim``), before anything is built."""
+    from .config import check_value, component_limits
+
+    limits = component_limits(component)
+    for name, value in given.items():
+        param = params.get(name)
+        default = None if param is None or param.default is param.empty else param.default
+        if isinstance(default, (bool, int, float)) or name in limits:
+            if value is None and default is None:
+                continue
+            check_value(value, default, name, where, limits)
 
 
 def describe_parameters(component: Callable[..., Any]) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from ..config import POSITIVE_INT
 from ..data.vocabulary import LabelVocabulary
 from ..modules.mst import maximum_spanning_tree
 from ..registry import decoders
@@ -47,6 +48,8 @@ class BiaffineDependencyParser(Decoder):
     ``single_root`` (default) the root has exactly one child, as UD requires; set it to false
     for data whose sentences may have several root words.
     """
+
+    argument_limits = {"arc_dim": POSITIVE_INT, "relation_dim": POSITIVE_INT}
 
     level = "token"
     default_metric = "las"

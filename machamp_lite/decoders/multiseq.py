@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from ..config import Range
 from ..data.vocabulary import LabelVocabulary
 from ..registry import decoders
 from .base import Decoder
@@ -41,6 +42,8 @@ class MultiLabelTagger(Decoder):
     every decoder here. Predictions are strings already joined with ``|`` (or ``_``), so they
     look like the data whether or not ``targets_to_labels`` is applied.
     """
+
+    argument_limits = {"threshold": Range(0, 1, low_open=True, high_open=True)}
 
     level = "token"
     default_metric = "multi_accuracy"

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_model
 
-from ..errors import MachampError
+from ..errors import MachampError, write_failure_reason
+from ..permissions import apply_umask
 
 CHECKPOINTS = "checkpoints"
 WEIGHTS = "model.safetensors"
@@ -92,8 +94,6 @@ def save_checkpoint(
     run_dir: Path, epoch: int, model: torch.nn.Module, state: dict[str, Any]
 ) -> Path:
     """Write ``checkpoints/epoch-NNN`` atomically and remove the older ones."""
-    from safetensors.torch import save_model
-
     folder = Path(run_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"epoch-{epoch:03d}"
@@ -101,11 +101,24 @@ def save_checkpoint(
     try:
         save_model(model, str(tmp / WEIGHTS))
         torch.save(state, tmp / STATE)
+        apply_umask(tmp)
         _fsync_tree(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
         _fsync_dir(folder)
+    except Exception as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = latest_checkpoint(run_dir)
+        kept = (
+            f"the previous checkpoint {previous.name} is kept: free space and continue with "
+            f"machamp-lite train --resume {run_dir}"
+            if previous is not None
+            else "there is no earlier checkpoint: free space and start the run again"
+        )
+        raise MachampError(
+            f"{target}: cannot save the checkpoint, {write_failure_reason(error, folder)}; {kept}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

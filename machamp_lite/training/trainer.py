@@ -23,13 +23,19 @@ from tqdm import tqdm
 
 from .. import heap
 from ..archive import save_archive
-from ..config import load_dataset_configs, load_params, write_json
+from ..config import (
+    check_name,
+    load_dataset_configs,
+    load_params,
+    validate_params,
+    write_json,
+)
 from ..data.batching import epoch_schedule, make_batches
 from ..data.dataset import read_dataset_file
 from ..data.sentence import Sentence
 from ..data.vocabulary import LabelVocabulary
 from ..data.writers import write_in_place
-from ..errors import ConfigError, DataError, MachampError
+from ..errors import ConfigError, DataError, MachampError, Terminated
 from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from ..predict import input_length, move, predict_encoded, writer_settings
 from ..registry import decoders, import_plugin_modules, metrics
@@ -393,11 +399,17 @@ class Trainer:
 
     def report_non_finite(self, loss: torch.Tensor, split: DatasetSplit, batch: list[int]):
         ids = [s.sent_id or f"line {s.first_line}" for s in (split.sentences[i] for i in batch)]
+        last = latest_checkpoint(self.run_dir)
+        kept = (
+            f"the last checkpoint ({last.name}) is kept"
+            if last is not None
+            else "there is no checkpoint yet (no epoch finished), so nothing was saved"
+        )
         raise DataError(
             f"the training loss became {loss.item()} on a batch of dataset {split.name!r} "
             f"(sentences {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}); training "
-            "stopped and the last checkpoint is kept. Lower the learning rate, use "
-            "training.precision fp32, or check these sentences",
+            f"stopped and {kept}. Lower the learning rate, use training.precision fp32, or "
+            "check these sentences",
             split.path,
         )
 
@@ -492,11 +504,15 @@ class Trainer:
             by_file: dict[str, list[int]] = {}
             for index, sentence in enumerate(split.sentences):
                 by_file.setdefault(sentence.source, []).append(index)
-            for source, indices in by_file.items():
+            for source, name in dev_output_names(list(by_file)).items():
+                indices = by_file[source]
                 # One folder per dataset: dev files of different datasets may share a name.
+                target = folder / split.name / name
+                if folder.resolve() not in target.resolve().parents:  # names are checked at load
+                    raise ConfigError(f"dataset {split.name!r}: not a usable folder name")
                 write_in_place(
                     source,
-                    str(folder / split.name / Path(source).name),
+                    str(target),
                     [split.sentences[i] for i in indices],
                     {t: [predictions[split.name][t][i] for i in indices] for t in token_tasks},
                     columns,
@@ -591,6 +607,22 @@ class Trainer:
         if write:
             write_json(self.run_dir / "metrics.json", summary)
         return summary
+
+
+def dev_output_names(sources: list[str]) -> dict[str, str]:
+    """The file name each dev file's predictions get in its dataset's folder: its own name,
+    numbered when two dev files of one dataset share a name (``dev.conll``, ``dev-2.conll``)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for source in sources:
+        path = Path(source)
+        name, number = path.name, 1
+        while name in taken:
+            number += 1
+            name = f"{path.stem}-{number}{path.suffix}"
+        taken.add(name)
+        names[source] = name
+    return names
 
 
 def describe_device(device: torch.device) -> str:
@@ -733,6 +765,13 @@ def train(
             trainer.restore(state)
             logger.info("resumed from %s (epoch %d done)", checkpoint, trainer.completed_epochs)
         trainer.fit()
+    except Terminated:
+        last = latest_checkpoint(run_dir) if context.is_main else None
+        if last is None:
+            raise Terminated(f"no epoch of {run_dir} finished, so there is no checkpoint") from None
+        raise Terminated(
+            f"continue from {last.name} with machamp-lite train --resume {run_dir}"
+        ) from None
     finally:
         if handler is not None:
             logger.removeHandler(handler)
@@ -754,6 +793,15 @@ def _resolved_configs(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{run_dir}: not a resumable run directory (params.json and datasets.json are "
             f"written when a run starts): {error}"
         ) from None
+    # A run directory may come from someone else: its configs pass the checks a user's do, so
+    # that, e.g., a dataset named "../x" cannot make dev predictions land outside the run.
+    validate_params(params, str(run_dir / "params.json"))
+    if not isinstance(datasets, dict) or not all(isinstance(d, dict) for d in datasets.values()):
+        raise ConfigError(f"{run_dir / 'datasets.json'}: expected an object of datasets")
+    for name, dataset in datasets.items():
+        check_name(name, "dataset", str(run_dir / "datasets.json"))
+        for task in dataset.get("tasks", {}):
+            check_name(task, "task", f"{run_dir / 'datasets.json'}, dataset {name!r}")
     return params, datasets
 
 
