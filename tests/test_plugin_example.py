@@ -1,5 +1,7 @@
 """The plugin package in examples/plugin: its entry point registers ``seq_focal``, which trains
-with the shipped config and data, and predicts from the archive."""
+with the shipped config and data, and predicts from the archive. Used from a checkout through a
+config's ``"plugins"`` list instead, the model it trains names the module, which ``predict``
+imports only when ``--plugins`` allows it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 import torch
 
 import machamp_lite
+from machamp_lite.cli import main
 from machamp_lite.data.vocabulary import LabelVocabulary
 from machamp_lite.predict import Predictor
 from machamp_lite.registry import (
@@ -94,6 +97,10 @@ def test_trains_with_the_shipped_config_and_predicts_from_the_archive(
     assert len(metrics["epochs"]) == 2
     result = metrics["best_dev"]["focal_ner/ner"]
     assert result["score"] == result["micro"]["f1"]  # the config's metric: span_f1
+    # An installed entry point needs no "plugins" list, so the model names no module and loads
+    # without allow_plugins.
+    manifest = json.loads((run / "model" / "archive.json").read_text(encoding="utf-8"))
+    assert manifest["needs"]["plugins"] == []
     predictor = Predictor.load(run / "model", device="cpu")
     assert predictor.model.decoders["ner"].gamma == 2.0
     labels = predictor.predict([["Maria", "lives", "in", "Berlin", "."]])[0]["ner"]
@@ -108,6 +115,70 @@ def test_trains_with_the_shipped_config_and_predicts_from_the_archive(
     assert [line.split("\t")[0] for line in predicted_lines] == [
         line.split("\t")[0] for line in gold_lines
     ]
+
+
+@pytest.fixture
+def checkout_plugin(monkeypatch):
+    """The plugin used from a checkout: its folder on sys.path, no entry point. Registrations
+    and imported modules are undone afterwards."""
+    load_plugins()
+    monkeypatch.setattr(decoders, "_entries", dict(decoders._entries))
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    yield
+    for name in [n for n in sys.modules if n.split(".")[0] == PACKAGE]:
+        del sys.modules[name]
+
+
+def forget_plugin() -> None:
+    """As in a fresh process: the plugin's modules not imported, ``seq_focal`` not registered."""
+    for name in [n for n in sys.modules if n.split(".")[0] == PACKAGE]:
+        del sys.modules[name]
+    decoders._entries.pop("seq_focal", None)
+
+
+def test_a_model_trained_with_a_plugins_list_predicts_only_with_the_plugins_flag(
+    checkout_plugin, tmp_path, tiny_params, capsys
+):
+    config = tmp_path / "dataset.json"
+    dataset = {
+        "focal_ner": {
+            "train_data_path": str(PLUGIN_DIR / "data" / "train.conll"),
+            "word_idx": 0,
+            "separator": "tab",
+            "tasks": {"ner": {"task_type": "seq_focal", "column_idx": 1, "gamma": 2.0}},
+            "plugins": [f"{PACKAGE}.focal"],
+        }
+    }
+    config.write_text(json.dumps(dataset), encoding="utf-8")
+    run = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "logs"),
+        allow_plugins=[f"{PACKAGE}.focal"],
+    )
+    forget_plugin()
+    dev = PLUGIN_DIR / "data" / "dev.conll"
+    output = tmp_path / "dev.pred.conll"
+    predict = ["predict", str(run / "model"), str(dev), str(output), "--device", "cpu"]
+    capsys.readouterr()
+    assert main(predict) == 2
+    error = capsys.readouterr().err.strip()
+    model = run / "model"
+    assert error == (
+        f"error: {model}: this model needs plugin module '{PACKAGE}.focal' (in "
+        f"{model / 'datasets.json'}), and importing a module runs its code; machamp-lite imports "
+        "a plugin module that a config or a model folder names only when you allow it. If you "
+        f"trust it, pass --plugins {PACKAGE}.focal to machamp-lite predict, or "
+        f"allow_plugins=['{PACKAGE}.focal'] to Predictor.load"
+    )
+    assert f"{PACKAGE}.focal" not in sys.modules and not output.exists()
+    assert main(predict + ["--plugins", f"{PACKAGE}.focal"]) == 0
+    assert len(output.read_text(encoding="utf-8").split("\n")) == len(
+        dev.read_text(encoding="utf-8").split("\n")
+    )
+    forget_plugin()
+    predictor = Predictor.load(run / "model", device="cpu", allow_plugins=[f"{PACKAGE}.focal"])
+    assert predictor.model.decoders["ner"].gamma == 2.0
 
 
 def test_focal_loss_with_gamma_0_is_the_seq_decoders_cross_entropy(installed_plugin):
