@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .data.readers import EncodingError
 from .errors import MachampError
 from .evaluation import (
     DEFAULT_LANGUAGE_PATTERN,
+    SEPARATORS,
     evaluate_by_language,
     evaluate_compare,
     evaluate_pairs,
@@ -69,7 +72,20 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="field holding the tokens (default 0; 1, the FORM, for .conllu)",
     )
     parser.add_argument("--scheme", default="iob", choices=["iob", "bioes", "bilou"])
-    parser.add_argument("--encoding", default="utf-8")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="of every file read (default utf-8; e.g. utf-16, latin-1)",
+    )
+    parser.add_argument(
+        "--separator",
+        choices=SEPARATORS,
+        default=None,
+        help='columns separated by any run of spaces and tabs ("whitespace") or by single tabs '
+        '("tab"), as the dataset key of train and predict (default: "tab" when the first token '
+        'lines all have the same number of tab-separated fields, else "whitespace"; .conllu '
+        "files are always tab-separated)",
+    )
     parser.add_argument(
         "--names", nargs="+", metavar="NAME", default=None, help="row names, one per file pair"
     )
@@ -270,7 +286,7 @@ def _language_mapping(args: argparse.Namespace) -> dict[str, str]:
         for language, path in _parse_language_files(args.language_files).items():
             files[language] = path
     if files:
-        language_map_from_files(files, args.encoding, mapping)
+        language_map_from_files(files, args.encoding, mapping, getattr(args, "separator", None))
     if args.language_map:
         read_language_map(args.language_map, args.encoding, mapping)
     return mapping
@@ -297,7 +313,15 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
         scheme=args.scheme,
         word_column=getattr(args, "word_column", None),
         encoding=getattr(args, "encoding", "utf-8"),
+        separator=getattr(args, "separator", None),
     )
+    try:
+        codecs.lookup(options["encoding"])
+    except LookupError:
+        raise EvaluateUsageError(
+            f"--encoding {options['encoding']!r}: not an encoding Python knows; e.g. utf-8, "
+            "utf-16, latin-1"
+        ) from None
     models = getattr(args, "models", None)
     names = getattr(args, "names", None)
     compare = getattr(args, "compare", False) or models is not None
@@ -357,7 +381,10 @@ def _warn_unmapped(report: dict[str, Any]) -> None:
 
 
 def run_evaluate(args) -> None:
-    report = build_report(args)
+    try:
+        report = build_report(args)
+    except EncodingError as error:
+        raise error.for_option("--encoding") from None
     types = _check_types(report, getattr(args, "types", None))
     _warn_unmapped(report)
     if getattr(args, "plot", None):

@@ -11,7 +11,14 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .data.readers import ColumnReader, ConlluReader, read_text
+from .data.readers import (
+    DEFAULT_COMMENT_REGEX,
+    ColumnReader,
+    ConlluReader,
+    read_text,
+    split_fields,
+    stream_lines,
+)
 from .data.sentence import Sentence, TaskColumn
 from .errors import DataError
 from .metrics.span_f1 import InvalidTagError, SpanCounts, extract_chunks
@@ -26,19 +33,46 @@ _LANGUAGE_FILE = re.compile(
 DEFAULT_LANGUAGE_PATTERN = "*/[a-z][a-z]_dev.conll"
 
 
-def guess_separator(path: str, encoding: str = "utf-8") -> str:
-    """ "tab" when the first token line has a tab (TSV, DaN+, WikiANN), else "whitespace".
+SEPARATORS = ("whitespace", "tab")
+# Token lines that guess_separator looks at.
+GUESS_LINES = 200
 
-    Only the first lines are read; a missing or unreadable file gives "whitespace" and is
-    reported by the reader that follows."""
+
+def guess_separator(path: str, encoding: str = "utf-8", word_column: int = 0) -> str:
+    """ "tab" when the file's token lines are tab-separated columns (TSV, DaN+, WikiANN), else
+    "whitespace", the default of train and predict.
+
+    The first token lines (comments before a sentence skipped, as the reader skips them, a BOM
+    dropped) decide: "tab" when each has a tab, all have the same number of tab-separated
+    fields, and only the word field (``word_column``) holds a space (``new york<TAB>B-LOC``). A
+    whitespace-separated file with tabs here and there (``anna<TAB>_ _ B-PER``), which train and
+    predict read, is read as they read it. A missing or unreadable file gives "whitespace" and
+    is reported by the reader that follows."""
+    comment = re.compile(DEFAULT_COMMENT_REGEX)
+    counts: set[int] = set()
+    seen, in_sentence = 0, False
     try:
-        with open(path, encoding=encoding, errors="replace") as handle:
-            for line in handle:
-                if line.strip() and not line.startswith("#"):
-                    return "tab" if "\t" in line else "whitespace"
-    except (OSError, LookupError):
+        for _, line in stream_lines(path, encoding):
+            line = line.removesuffix("\r")
+            if not line.strip():
+                in_sentence = False
+                continue
+            if not in_sentence and comment.match(line):
+                continue
+            in_sentence = True
+            fields = split_fields(line, "tab")
+            counts.add(len(fields))
+            if len(fields) < 2 or len(counts) > 1:
+                return "whitespace"
+            word = word_column % len(fields)
+            if any(len(f.split()) > 1 for i, f in enumerate(fields) if i != word):
+                return "whitespace"
+            seen += 1
+            if seen >= GUESS_LINES:
+                break
+    except DataError:
         pass
-    return "whitespace"
+    return "tab" if counts else "whitespace"
 
 
 def _is_conllu(path: str) -> bool:
@@ -51,9 +85,13 @@ def read_labelled(
     word_column: int | None = None,
     encoding: str = "utf-8",
     require_labels: bool = True,
+    separator: str | None = None,
 ) -> list[Sentence]:
     """Sentences of a column file (MultiCoNER, TSV, CoNLL) or a ``.conllu`` file, with the tags
-    of ``label_column`` (negative counts from the last field) under ``labels["label"]``."""
+    of ``label_column`` (negative counts from the last field) under ``labels["label"]``.
+
+    ``separator`` is "whitespace" or "tab", as a dataset config's key; None guesses it from the
+    file (:func:`guess_separator`). CoNLL-U is always tab-separated."""
     path = str(path)
     if _is_conllu(path):
         column = label_column + 10 if label_column < 0 else label_column
@@ -63,10 +101,17 @@ def read_labelled(
             for sentence in sentences:
                 sentence.labels["label"] = [_plain_conllu_tag(t) for t in sentence.labels["label"]]
         return sentences
+    if separator is not None and separator not in SEPARATORS:
+        raise ValueError(f"separator must be one of {SEPARATORS}, got {separator!r}")
+    guessed = separator is None
     reader = ColumnReader(
         word_idx=0 if word_column is None else word_column,
-        separator=guess_separator(path, encoding),
+        separator=guess_separator(path, encoding, word_column or 0) if guessed else separator,
         encoding=encoding,
+    )
+    reader.separator_advice = (
+        f"{'guessed from the file; ' if guessed else ''}give --separator whitespace if the "
+        "columns are separated by spaces"
     )
     return reader.read(path, [TaskColumn("label", label_column)], require_labels)
 
@@ -219,10 +264,15 @@ def pair_result(counts: SpanCounts) -> dict[str, Any]:
 
 
 def _read_pair(
-    gold_path: str, pred_path: str, label_column: int, word_column: int | None, encoding: str
+    gold_path: str,
+    pred_path: str,
+    label_column: int,
+    word_column: int | None,
+    encoding: str,
+    separator: str | None = None,
 ) -> tuple[list[Sentence], list[Sentence]]:
-    gold = read_labelled(gold_path, label_column, word_column, encoding)
-    pred = read_labelled(pred_path, label_column, word_column, encoding)
+    gold = read_labelled(gold_path, label_column, word_column, encoding, separator=separator)
+    pred = read_labelled(pred_path, label_column, word_column, encoding, separator=separator)
     check_aligned(str(gold_path), gold, str(pred_path), pred)
     return gold, pred
 
@@ -235,10 +285,11 @@ def _score_pair(
     word_column: int | None = None,
     encoding: str = "utf-8",
     gold: list[Sentence] | None = None,
+    separator: str | None = None,
 ) -> SpanCounts:
     if gold is None:
-        gold = read_labelled(gold_path, label_column, word_column, encoding)
-    pred = read_labelled(pred_path, label_column, word_column, encoding)
+        gold = read_labelled(gold_path, label_column, word_column, encoding, separator=separator)
+    pred = read_labelled(pred_path, label_column, word_column, encoding, separator=separator)
     check_aligned(str(gold_path), gold, str(pred_path), pred)
     return count_spans(str(gold_path), gold, str(pred_path), pred, scheme, None, label_column)[None]
 
@@ -250,13 +301,17 @@ def evaluate_files(
     scheme: str = "iob",
     word_column: int | None = None,
     encoding: str = "utf-8",
+    separator: str | None = None,
 ) -> dict:
     """Span precision/recall/F1 (micro, macro, per type), accuracy and counts for one file pair.
 
     The files must hold the same tokens; every sentence is scored (nothing is skipped) and any
     misalignment or unparseable tag raises a :class:`DataError` naming the file and line.
+    ``separator`` ("whitespace" or "tab"; None: guessed per file) is as in :func:`read_labelled`.
     """
-    counts = _score_pair(gold_path, pred_path, label_column, scheme, word_column, encoding)
+    counts = _score_pair(
+        gold_path, pred_path, label_column, scheme, word_column, encoding, separator=separator
+    )
     result = pair_result(counts)
     result["gold"] = str(Path(gold_path))
     result["prediction"] = str(Path(pred_path))
@@ -353,6 +408,7 @@ def evaluate_pairs(
     scheme: str = "iob",
     word_column: int | None = None,
     encoding: str = "utf-8",
+    separator: str | None = None,
 ) -> dict[str, Any]:
     """Score each (gold, prediction) pair, e.g. one per language: ``pairs`` rows, their
     ``average`` (mean of micro and of macro scores) and ``pooled`` (all chunks of all pairs)."""
@@ -368,7 +424,9 @@ def evaluate_pairs(
     rows = []
     pooled = SpanCounts()
     for name, (gold_path, pred_path) in zip(names, pairs):
-        counts = _score_pair(gold_path, pred_path, label_column, scheme, word_column, encoding)
+        counts = _score_pair(
+            gold_path, pred_path, label_column, scheme, word_column, encoding, separator=separator
+        )
         pooled.merge(counts)
         row = {"name": name, "gold": str(Path(gold_path)), "prediction": str(Path(pred_path))}
         row.update(pair_result(counts))
@@ -384,6 +442,7 @@ def evaluate_compare(
     scheme: str = "iob",
     word_column: int | None = None,
     encoding: str = "utf-8",
+    separator: str | None = None,
 ) -> dict[str, Any]:
     """Score several predictions of one gold file (one per model), one row each. The rows are
     alternatives rather than parts of a whole, so there is no average or pooled row."""
@@ -396,11 +455,18 @@ def evaluate_compare(
         )
     elif len(names) != len(pred_paths):
         raise ValueError(f"{len(names)} model names for {len(pred_paths)} prediction files")
-    gold = read_labelled(gold_path, label_column, word_column, encoding)
+    gold = read_labelled(gold_path, label_column, word_column, encoding, separator=separator)
     rows = []
     for name, pred_path in zip(names, pred_paths):
         counts = _score_pair(
-            gold_path, pred_path, label_column, scheme, word_column, encoding, gold=gold
+            gold_path,
+            pred_path,
+            label_column,
+            scheme,
+            word_column,
+            encoding,
+            gold=gold,
+            separator=separator,
         )
         row = {"name": name, "gold": str(Path(gold_path)), "prediction": str(Path(pred_path))}
         row.update(pair_result(counts))
@@ -426,14 +492,19 @@ def _add_language(
 
 
 def language_map_from_files(
-    files: Mapping[str, str], encoding: str = "utf-8", mapping: dict[str, str] | None = None
+    files: Mapping[str, str],
+    encoding: str = "utf-8",
+    mapping: dict[str, str] | None = None,
+    separator: str | None = None,
 ) -> dict[str, str]:
     """Sentence id -> language from per-language files (``{"en": "EN-English/en_dev.conll"}``):
     every sentence of each file must carry an id (``# id <uuid>`` or ``# sent_id = ...``)."""
     mapping = {} if mapping is None else mapping
     sources: dict[str, str] = {}
     for language, path in files.items():
-        sentences = read_labelled(str(path), encoding=encoding, require_labels=False)
+        sentences = read_labelled(
+            str(path), encoding=encoding, require_labels=False, separator=separator
+        )
         for sentence in sentences:
             if sentence.sent_id is None:
                 raise DataError(
@@ -507,12 +578,13 @@ def evaluate_by_language(
     scheme: str = "iob",
     word_column: int | None = None,
     encoding: str = "utf-8",
+    separator: str | None = None,
 ) -> dict[str, Any]:
     """Score one multilingual file pair per language, the language of each sentence looked up by
     its id in ``mapping``: one row per language, their ``average``, ``pooled`` (the whole file)
     and ``unmapped`` (``count`` and the first ``ids`` of sentences not in the mapping, and their
     ``scores`` when there are any: they count in ``pooled`` only)."""
-    gold, pred = _read_pair(gold_path, pred_path, label_column, word_column, encoding)
+    gold, pred = _read_pair(gold_path, pred_path, label_column, word_column, encoding, separator)
     keys: list[str] = []
     missing: list[str] = []
     for g, p in zip(gold, pred):

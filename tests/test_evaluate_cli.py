@@ -164,6 +164,56 @@ def test_conllu_input(tmp_path, capsys):
     assert report["accuracy"] == pytest.approx(2 / 3)
 
 
+# --- separators: what train and predict read, evaluate reads -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["tab_after_the_word", "tabs_here_and_there", "bom_and_an_id_line_with_a_tab"],
+)
+def test_evaluate_reads_whitespace_files_with_tabs_as_train_and_predict_do(
+    tmp_path, capsys, layout
+):
+    """Files that train and predict read with their default "separator": "whitespace" (any run
+    of spaces and tabs): evaluate used to take a tab on the first token line (or in a BOM-hidden
+    id line) to mean a tab-separated file and stopped on them."""
+    text = conll(GOLD)
+    if layout == "tab_after_the_word":
+        text = "\n".join(
+            line.replace(" ", "\t", 1) if line and not line.startswith("#") else line
+            for line in text.split("\n")
+        )
+    elif layout == "tabs_here_and_there":
+        text = text.replace("Anna _ _", "Anna\t_ _").replace("Berg _ _", "Berg \t_\t_")
+    else:
+        text = "\ufeff" + text
+    gold = str(write(tmp_path / "en_dev.conll", text))
+    report, _ = run_json(capsys, gold, gold)
+    assert report["counts"]["tokens"] == 7 and report["micro"]["f1"] == 1.0
+
+
+def test_evaluate_separator_option(tmp_path, capsys):
+    """--separator takes the dataset key's values; "tab" keeps words with spaces whole."""
+    text = "new york\tB-LOC\ta note\nis\tO\tx\n\nAnna\tB-PER\ty\n"
+    gold = str(write(tmp_path / "gold.tsv", text))
+    pred = str(write(tmp_path / "pred.tsv", text.replace("B-PER", "O")))
+    report, _ = run_json(capsys, gold, pred, "--separator", "tab", "--label_column", "1")
+    assert report["counts"]["gold"] == 2 and report["counts"]["correct"] == 1
+    assert report["counts"]["tokens"] == 3
+    spaced = str(write(tmp_path / "spaced.conll", conll(GOLD)))
+    code, _, err = run(capsys, spaced, spaced, "--separator", "tab")
+    assert code == 2 and err.count("\n") == 1
+    assert err == (
+        f"error: {spaced}, line 2: expected at least 2 columns (word column 0, task 'label' "
+        'column -1), found 1 (the separator is "tab"; give --separator whitespace if the '
+        "columns are separated by spaces)\n"
+    )
+    report, _ = run_json(capsys, spaced, spaced, "--separator", "whitespace")
+    assert report["counts"]["tokens"] == 7
+    code, _, err = run(capsys, spaced, spaced, "--separator", "comma")
+    assert code == 2 and "invalid choice: 'comma'" in err
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 

@@ -10,9 +10,11 @@ import codecs
 import contextlib
 import gc
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from .. import paths
 from ..errors import DataError
 from ..registry import readers
 from .sentence import Sentence, TaskColumn
@@ -52,48 +54,228 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+FILE_NOT_FOUND = (
+    "file not found; check the path (relative paths in dataset configs are looked up "
+    "under --data_dir or $MACHAMP_DATA_DIR, then the working directory)"
+)
+
+
+class EncodingError(DataError):
+    """A data file that cannot be read as text in the encoding it is read with.
+
+    ``problem`` says what is wrong; ``suggestion`` is the encoding that fits (None when no
+    text encoding does, e.g. a gzip file, whose ``remedy`` is then the advice), and ``example``
+    marks a suggestion that is only an example (a guess such as latin-1). The advice names the
+    dataset's ``"encoding"`` key (train, and predict without the option); ``for_option`` words
+    it for a command-line option such as ``--encoding`` (predict and evaluate)."""
+
+    def __init__(
+        self,
+        problem: str,
+        path: str,
+        line: int | None = None,
+        suggestion: str | None = None,
+        example: bool = False,
+        remedy: str | None = None,
+        option: str | None = None,
+    ):
+        self.problem, self.suggestion, self.example = problem, suggestion, example
+        self.remedy, self.option = remedy, option
+        super().__init__(f"{problem}; {self._advice()}", path, line)
+
+    def _advice(self) -> str:
+        if self.suggestion is None:
+            return self.remedy or "check the file"
+        name, option = self.suggestion, self.option
+        if option:
+            if self.example:
+                return (
+                    f"if the file uses another encoding, run the command again with {option}, "
+                    f"e.g. {option} {name}"
+                )
+            return f"run the command again with {option} {name}"
+        if self.example:
+            return (
+                'if the file uses another encoding, set the dataset\'s "encoding" key, e.g. '
+                f'"encoding": "{name}"'
+            )
+        return f'set the dataset\'s "encoding" key: "encoding": "{name}"'
+
+    def for_option(self, option: str = "--encoding") -> EncodingError:
+        """The same error with the advice worded for a command-line option."""
+        return EncodingError(
+            self.problem, self.path, self.line, self.suggestion, self.example, self.remedy, option
+        )
+
+
+def _codec_name(encoding: str) -> str:
+    """Python's own name for an encoding (``UTF_16LE`` is ``utf-16-le``); LookupError when
+    Python knows no such encoding."""
+    return codecs.lookup(encoding).name
+
+
+# The byte order Python's "utf-16" and "utf-32" codecs assume for a file without a BOM.
+_NATIVE = "le" if sys.byteorder == "little" else "be"
+_BOMS = {
+    "utf-8": codecs.BOM_UTF8,
+    "utf-16-le": codecs.BOM_UTF16_LE,
+    "utf-16-be": codecs.BOM_UTF16_BE,
+    "utf-32-le": codecs.BOM_UTF32_LE,
+    "utf-32-be": codecs.BOM_UTF32_BE,
+}
+
+
+def text_codec(encoding: str, head: bytes) -> tuple[bytes, str]:
+    """(byte-order mark, codec) for a file in ``encoding`` that starts with ``head``: the BOM
+    that reading drops and writing puts back (empty when the file has none), and the codec
+    that decodes and encodes the text after it, with an explicit byte order for UTF-16 and
+    UTF-32. An unknown encoding raises LookupError."""
+    name = _codec_name(encoding)
+    if name in ("utf-8", "utf-8-sig"):
+        name = "utf-8"
+    elif name in ("utf-16", "utf-32"):
+        # Python's codec drops the BOM when reading and always writes one (in this machine's
+        # byte order), so take the byte order from the file and write what it had.
+        little, big = f"{name}-le", f"{name}-be"
+        if head.startswith(_BOMS[little]):
+            name = little
+        elif head.startswith(_BOMS[big]):
+            name = big
+        else:
+            name = f"{name}-{_NATIVE}"
+    if name not in _BOMS:
+        return b"", encoding  # no byte-order mark in an 8-bit encoding
+    bom = _BOMS[name]
+    return (bom if head.startswith(bom) else b""), name
+
+
+# Compressed files: the first bytes of each format and its name.
+_COMPRESSED = [
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+    (b"PK\x03\x04", "zip", "unzip"),
+]
+_SNIFF_BYTES = 4096
+
+
+def _wide_without_bom(head: bytes) -> tuple[str, str] | None:
+    """(family, "le" or "be") when ``head`` looks like UTF-16 or UTF-32 without a byte-order
+    mark: text in a Latin script has NUL high bytes in almost every code unit, always at the
+    same places (one byte in two for UTF-16, three in four for UTF-32), which a file in UTF-8
+    or an 8-bit encoding never has."""
+    for family, size in (("UTF-32", 4), ("UTF-16", 2)):
+        units = len(head) // size
+        if units < 4:
+            continue
+        nuls = [head[i : size * units : size].count(0) for i in range(size)]
+        for order, text_byte in (("le", 0), ("be", size - 1)):
+            if nuls[text_byte] <= 0.05 * units and all(
+                n >= 0.4 * units for i, n in enumerate(nuls) if i != text_byte
+            ):
+                return family, order
+    return None
+
+
+def check_text_start(head: bytes, path: str, encoding: str) -> None:
+    """Raise an :class:`EncodingError` naming what the file is when its first bytes show that
+    it is not text in ``encoding``: compressed (gzip, xz, zstd, zip), UTF-16 or UTF-32 read as
+    an 8-bit encoding or UTF-8, or UTF-8 read as UTF-16 or UTF-32."""
+    try:
+        name = _codec_name(encoding)
+    except LookupError:
+        return  # the decoding names the unknown encoding
+    wide = name.startswith(("utf-16", "utf-32"))
+    if wide:
+        if head.startswith(codecs.BOM_UTF8):
+            raise EncodingError(
+                f"this is a UTF-8 file (it starts with the UTF-8 byte-order mark ef bb bf) but "
+                f"it is read as {encoding}",
+                path,
+                suggestion="utf-8",
+            )
+        return
+    for magic, kind, tool in _COMPRESSED:
+        if head.startswith(magic):
+            raise EncodingError(
+                f"this is a {kind}-compressed file (it starts with the bytes "
+                f"{magic.hex(' ')}), not text",
+                path,
+                remedy=f"decompress it first (e.g. with {tool}) and give the path of the "
+                "decompressed file",
+            )
+    found = None
+    for family, order, bom in [
+        ("UTF-32", "little-endian", codecs.BOM_UTF32_LE),
+        ("UTF-32", "big-endian", codecs.BOM_UTF32_BE),
+        ("UTF-16", "little-endian", codecs.BOM_UTF16_LE),
+        ("UTF-16", "big-endian", codecs.BOM_UTF16_BE),
+    ]:
+        if head.startswith(bom):
+            found = (
+                f"this is a {family} file (it starts with the {family} {order} byte-order mark "
+                f"{bom.hex(' ')})",
+                family.lower(),
+            )
+            break
+    if found is None:
+        wide = _wide_without_bom(head)
+        if wide is None:
+            return
+        family, order = wide
+        endian = "little" if order == "le" else "big"
+        share = "one byte in two is" if family == "UTF-16" else "three bytes in four are"
+        found = (
+            f"this looks like a {family} {endian}-endian file without a byte-order mark "
+            f"({share} NUL)",
+            f"{family.lower()}-{order}",
+        )
+    problem, suggestion = found
+    raise EncodingError(f"{problem} but it is read as {encoding}", path, suggestion=suggestion)
+
+
+def _unknown_encoding(encoding: str, path: str) -> DataError:
+    return DataError(f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path)
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a data file, or None when it can."""
+    return paths.path_problem(path, "data file", FILE_NOT_FOUND)
+
+
 def read_text(path: str, encoding: str = "utf-8") -> str:
     """The whole file as text, with one clear error for a missing, empty or mis-encoded file.
 
-    A UTF-8 byte-order mark is dropped. Line endings are kept as they are (CRLF stays CRLF) so
-    that writers can reproduce the input's lines exactly.
+    A byte-order mark of the encoding (UTF-8, UTF-16, UTF-32) is dropped. Line endings are kept
+    as they are (CRLF stays CRLF) so that writers can reproduce the input's lines exactly.
     """
-    file = Path(path)
-    if not file.exists():
-        raise DataError(
-            "file not found; check the path (relative paths in dataset configs are looked up "
-            "under --data_dir or $MACHAMP_DATA_DIR, then the working directory)",
-            path,
-        )
-    if file.is_dir():
-        raise DataError("is a directory, not a data file; give the path of a file", path)
-    if not file.is_file():
-        raise DataError("is not a regular file", path)
-    data = file.read_bytes()
+    problem = path_problem(path)
+    if problem is not None:
+        raise DataError(problem, path)
+    data = Path(path).read_bytes()
     if not data.strip():
         raise NoSentencesError("file is empty", path)
-    codec, skipped = encoding, 0
-    if is_utf8(encoding):
-        # Drop the BOM here rather than decode with utf-8-sig, whose error offsets do not count
-        # the BOM, which would put a bad byte near a line start on the previous line.
-        codec = "utf-8"
-        if data.startswith(codecs.BOM_UTF8):
-            data, skipped = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
+    check_text_start(data[:_SNIFF_BYTES], path, encoding)
+    try:
+        bom, codec = text_codec(encoding, data)
+    except LookupError:
+        raise _unknown_encoding(encoding, path) from None
+    # Drop the BOM here rather than decode with utf-8-sig or utf-16, whose error offsets do not
+    # count the BOM, which would put a bad byte near a line start on the previous line.
+    data, skipped = data[len(bom) :], len(bom)
     try:
         return data.decode(codec)
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataError(
-            f"bytes that are not valid {encoding} ({error.reason} at byte "
-            f"{error.start + skipped}); "
-            'if the file uses another encoding, set the dataset\'s "encoding" key, '
-            'e.g. "encoding": "latin-1"',
+        if "\n".encode(codec) == b"\n":
+            line = data[: error.start].count(b"\n") + 1
+        else:
+            line = data[: error.start].decode(codec, errors="replace").count("\n") + 1
+        raise EncodingError(
+            f"bytes that are not valid {encoding} ({error.reason} at byte {error.start + skipped})",
             path,
             line,
-        ) from None
-    except LookupError:
-        raise DataError(
-            f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path
+            suggestion="latin-1",
+            example=True,
         ) from None
 
 
@@ -107,29 +289,32 @@ def stream_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]
         ascii_compatible = "\n".encode(encoding) == b"\n"
     except LookupError:
         ascii_compatible = True  # read_text names the bad encoding key below
-    if not ascii_compatible or not Path(path).is_file():
+    if not ascii_compatible or path_problem(path) is not None:
         yield from enumerate(read_text(path, encoding).split("\n"), start=1)
         return
-    codec = "utf-8" if is_utf8(encoding) else encoding
+    try:
+        _, codec = text_codec(encoding, b"")
+    except LookupError:
+        raise _unknown_encoding(encoding, path) from None
     empty = True
     number, line = 0, "\n"
     with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+        if head.strip():
+            check_text_start(head, path, encoding)
+        handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             if number == 1 and codec == "utf-8" and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             try:
                 line = raw.decode(codec)
             except UnicodeDecodeError as error:
-                raise DataError(
-                    f"bytes that are not valid {encoding} ({error.reason}); if the file uses "
-                    'another encoding, set the dataset\'s "encoding" key, e.g. "encoding": '
-                    '"latin-1"',
+                raise EncodingError(
+                    f"bytes that are not valid {encoding} ({error.reason})",
                     path,
                     number,
-                ) from None
-            except LookupError:
-                raise DataError(
-                    f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path
+                    suggestion="latin-1",
+                    example=True,
                 ) from None
             if empty and line.strip():
                 empty = False
@@ -160,11 +345,6 @@ def split_fields(line: str, separator: str, width: int = 1) -> list[str]:
     return line.split()
 
 
-def is_utf8(encoding: str) -> bool:
-    """True for the names under which read_text reads UTF-8 and drops a byte-order mark."""
-    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-
-
 def _min_width(word_columns: Sequence[int], label_columns: Sequence[int]) -> int:
     """The fewest fields in which every column exists and no label column (counted from the end,
     e.g. -1) falls on a word column (counted from the start), or the other way round."""
@@ -191,6 +371,9 @@ def _check_label(task: TaskColumn, label: str, path: str, line: int) -> None:
 class ColumnReader:
     """CoNLL/TSV: one token per line, one word column and one label column per task, blank lines
     between sentences (runs of blank lines too), comment lines before a sentence."""
+
+    # What a too-short line of a tab-separated file advises (evaluate names its option).
+    separator_advice = 'set "separator": "whitespace" if the columns are separated by spaces'
 
     def __init__(
         self,
@@ -289,12 +472,7 @@ class ColumnReader:
                         if require_labels
                     )
                     + f"), found {count}"
-                    + (
-                        ' (the separator is "tab"; set "separator": "whitespace" if the '
-                        "columns are separated by spaces)"
-                        if tab
-                        else ""
-                    ),
+                    + (f' (the separator is "tab"; {self.separator_advice})' if tab else ""),
                     path,
                     number,
                 )

@@ -7,15 +7,23 @@ crash never leaves half a file.
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ..errors import DataError
-from .readers import _label_on_word, _min_width, is_utf8, read_text, split_fields, stream_lines
+from ..errors import DataError, write_failure_reason
+from ..permissions import apply_umask
+from .readers import (
+    _label_on_word,
+    _min_width,
+    read_text,
+    split_fields,
+    stream_lines,
+    text_codec,
+)
 from .sentence import Sentence
 
 _FIELD = re.compile(r"\S+")
@@ -62,8 +70,27 @@ def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> 
     return line
 
 
+_END = object()
+
+
+def _output_error(error: OSError, target: Path) -> DataError:
+    """The one-line error for a file system that refused to take the output."""
+    reason = write_failure_reason(error, target.parent)
+    advice = "free some space or " if reason.startswith("the disk is full") else ""
+    return DataError(
+        f"cannot write the output: {reason}; the file was not written (a file that was there "
+        f"is unchanged): {advice}choose another output path",
+        str(target),
+    )
+
+
 def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str = "utf-8") -> None:
-    """Write text to a temporary file beside ``path`` and rename it into place."""
+    """Write text to a temporary file beside ``path`` and rename it into place.
+
+    The file gets the mode the user's umask gives a new file, or the mode of the file it
+    replaces. When the file system refuses (a full disk, no permission) the temporary file is
+    removed, ``path`` is left as it was, and a :class:`DataError` names ``path``; an error
+    raised while producing ``chunks`` (reading the input) passes through unchanged."""
     target = Path(path)
     if target.is_dir():
         raise DataError("is a directory; give the output a file name", str(target))
@@ -80,13 +107,31 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str =
             f"cannot write the output here ({error.strerror}); choose another output path",
             str(target),
         ) from None
+    out = os.fdopen(handle, "w", encoding=encoding, newline="")
     try:
-        with os.fdopen(handle, "w", encoding=encoding, newline="") as out:
-            for chunk in chunks:
+        source = iter(chunks)
+        while (chunk := next(source, _END)) is not _END:
+            try:
                 out.write(chunk)
-        os.replace(tmp, target)
+            except OSError as error:
+                raise _output_error(error, target) from None
+            except UnicodeEncodeError as error:
+                raise DataError(
+                    f"cannot write {error.object[error.start : error.end]!r} (in a predicted "
+                    f"label) in {encoding}; nothing was written there: convert the input to an "
+                    "encoding that has it, such as UTF-8, and predict with that --encoding",
+                    str(target),
+                ) from None
+        try:
+            out.close()  # flushes: a full disk may show only here
+            apply_umask(tmp, replaces=target)
+            os.replace(tmp, target)
+        except OSError as error:
+            raise _output_error(error, target) from None
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
+            out.close()
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
@@ -122,12 +167,19 @@ def label_entries(
     return by_line
 
 
-def _input_bom(input_path: str, encoding: str) -> str:
-    """The byte-order mark to write back; a missing input is reported by the reading itself."""
-    if not Path(input_path).is_file():
-        return ""
-    with open(input_path, "rb") as handle:
-        return "\ufeff" if handle.read(3) == codecs.BOM_UTF8 and is_utf8(encoding) else ""
+def _input_bom(input_path: str, encoding: str) -> tuple[str, str]:
+    """(byte-order mark to write back, codec to write with): the output starts as the input
+    does, with or without a BOM and, for UTF-16 and UTF-32, in the input's byte order. A missing
+    input or an unknown encoding is reported by the reading itself."""
+    head = b""
+    if Path(input_path).is_file():
+        with open(input_path, "rb") as handle:
+            head = handle.read(4)
+    try:
+        bom, codec = text_codec(encoding, head)
+    except LookupError:
+        return "", encoding
+    return ("\ufeff" if bom else ""), codec
 
 
 def _rewritten_lines(
@@ -161,10 +213,6 @@ def _rewritten_lines(
         yield ending + line + cr
 
 
-def _output_encoding(encoding: str) -> str:
-    return "utf-8" if encoding.lower() == "utf-8-sig" else encoding
-
-
 def write_in_place(
     input_path: str,
     output_path: str,
@@ -191,16 +239,11 @@ def write_in_place(
     by_line = label_entries(sentences, predictions, columns)
     text = read_text(input_path, encoding)
     numbered = enumerate(text.split("\n"), start=1)
+    bom, codec = _input_bom(input_path, encoding)
     lines = _rewritten_lines(
-        numbered,
-        lambda n: by_line.get(n, []),
-        separator,
-        word_idx,
-        pad,
-        last_line,
-        _input_bom(input_path, encoding),
+        numbered, lambda n: by_line.get(n, []), separator, word_idx, pad, last_line, bom
     )
-    atomic_write(output_path, lines, encoding=_output_encoding(encoding))
+    atomic_write(output_path, lines, encoding=codec)
 
 
 def write_in_place_streaming(
@@ -234,16 +277,11 @@ def write_in_place_streaming(
                 covered = sentences[-1].line_numbers[-1]
         return pending.pop(number, [])
 
+    bom, codec = _input_bom(input_path, encoding)
     lines = _rewritten_lines(
-        stream_lines(input_path, encoding),
-        entries_for,
-        separator,
-        word_idx,
-        pad,
-        None,
-        _input_bom(input_path, encoding),
+        stream_lines(input_path, encoding), entries_for, separator, word_idx, pad, None, bom
     )
-    atomic_write(output_path, lines, encoding=_output_encoding(encoding))
+    atomic_write(output_path, lines, encoding=codec)
 
 
 def write_labels_only(

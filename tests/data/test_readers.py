@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
+import gzip
+
 import pytest
 
 from machamp_lite.config import validate_dataset
 from machamp_lite.data.dataset import normalize_bio, read_dataset_file
-from machamp_lite.data.readers import ColumnReader, ConlluReader, SentenceTsvReader
+from machamp_lite.data.readers import (
+    ColumnReader,
+    ConlluReader,
+    EncodingError,
+    SentenceTsvReader,
+    read_text,
+    stream_lines,
+)
 from machamp_lite.data.sentence import TaskColumn
 from machamp_lite.decoders.crf_tagger import bio_label_problem
 from machamp_lite.errors import DataError
@@ -484,3 +494,124 @@ def test_real_wikiann_zh_dev_normalises_span_initial_i():
     for n, r in zip(normalised, raw):
         assert spans(n.labels["ner"]) == spans(r.labels["ner"])
         assert all(label[:2] != "I-" or i > 0 for i, label in enumerate(n.labels["ner"]))
+
+
+# ---- files that are not text in the encoding they are read with ----
+
+NOT_TEXT = {
+    "utf16_le_bom": (
+        codecs.BOM_UTF16_LE + "a O\n".encode("utf-16-le"),
+        "this is a UTF-16 file (it starts with the UTF-16 little-endian byte-order mark ff fe) "
+        'but it is read as utf-8; set the dataset\'s "encoding" key: "encoding": "utf-16"',
+    ),
+    "utf16_be_bom": (
+        codecs.BOM_UTF16_BE + "a O\n".encode("utf-16-be"),
+        "this is a UTF-16 file (it starts with the UTF-16 big-endian byte-order mark fe ff) "
+        'but it is read as utf-8; set the dataset\'s "encoding" key: "encoding": "utf-16"',
+    ),
+    "utf16_le_no_bom": (
+        "anna B-PER\nlives O\n".encode("utf-16-le"),
+        "this looks like a UTF-16 little-endian file without a byte-order mark (one byte in "
+        'two is NUL) but it is read as utf-8; set the dataset\'s "encoding" key: "encoding": '
+        '"utf-16-le"',
+    ),
+    "utf32_le_bom": (
+        "a O\n".encode("utf-32"),
+        "this is a UTF-32 file (it starts with the UTF-32 little-endian byte-order mark ff fe "
+        '00 00) but it is read as utf-8; set the dataset\'s "encoding" key: "encoding": "utf-32"',
+    ),
+    "gzip": (
+        gzip.compress(b"a O\n"),
+        "this is a gzip-compressed file (it starts with the bytes 1f 8b), not text; decompress "
+        "it first (e.g. with gunzip) and give the path of the decompressed file",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_TEXT)
+@pytest.mark.parametrize("streaming", [False, True], ids=["read", "iter_read"])
+def test_utf16_utf32_and_gzip_files_are_named(tmp_path, kind, streaming):
+    data, message = NOT_TEXT[kind]
+    path = tmp_path / "f.conll"
+    path.write_bytes(data)
+    reader = ColumnReader()
+    task = [TaskColumn("ner", -1)]
+    with pytest.raises(EncodingError) as caught:
+        list(reader.iter_read(str(path), task)) if streaming else reader.read(str(path), task)
+    assert str(caught.value) == f"{path}: {message}"
+    worded = str(caught.value.for_option("--encoding"))
+    if kind == "gzip":
+        assert worded == str(caught.value)
+    else:
+        encoding = message.rsplit('"', 2)[1]
+        assert worded.endswith(
+            f"but it is read as utf-8; run the command again with --encoding {encoding}"
+        )
+
+
+def test_a_utf8_file_read_as_utf16_is_named(tmp_path):
+    path = tmp_path / "f.conll"
+    path.write_bytes(codecs.BOM_UTF8 + b"a O\n")
+    with pytest.raises(EncodingError, match=r"this is a UTF-8 file .* read as utf-16; .*utf-8"):
+        ColumnReader(encoding="utf-16").read(str(path), [TaskColumn("ner", -1)])
+
+
+def test_nul_tokens_in_utf8_are_not_taken_for_utf16(tmp_path):
+    path = tmp_path / "nul.conll"
+    path.write_bytes(b"\x00 O\na\x00b O\n\x00\x00 O\n")
+    sentences = ColumnReader().read(str(path), [TaskColumn("ner", -1)])
+    assert sentences[0].words == ["\x00", "a\x00b", "\x00\x00"]
+
+
+@pytest.mark.parametrize(
+    "encoding, data",
+    [
+        ("utf-16", "Paris B-LOC\nis O\n".encode("utf-16")),  # Python's codec writes a BOM
+        ("utf-16", codecs.BOM_UTF16_BE + "Paris B-LOC\nis O\n".encode("utf-16-be")),
+        ("utf-16-le", "\ufeffParis B-LOC\nis O\n".encode("utf-16-le")),
+        ("UTF_16BE", "\ufeffParis B-LOC\nis O\n".encode("utf-16-be")),
+        ("utf-32", "Paris B-LOC\nis O\n".encode("utf-32")),
+    ],
+)
+def test_utf16_and_utf32_files_drop_their_bom_like_utf8(tmp_path, encoding, data):
+    path = tmp_path / "wide.conll"
+    path.write_bytes(data)
+    [sentence] = read(path, encoding=encoding)
+    assert sentence.words == ["Paris", "is"]
+
+
+def test_a_bad_utf16_byte_names_its_line(tmp_path):
+    path = tmp_path / "bad.conll"
+    path.write_bytes("a O\n\nb O\n".encode("utf-16") + b"\x00\xd8c\x00")  # a lone surrogate
+    with pytest.raises(DataError, match=r"bad\.conll, line 4: bytes that are not valid utf-16"):
+        read(path, encoding="utf-16")
+
+
+# ---- symbolic links ----
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["read_text", "stream_lines"])
+def test_a_symlink_loop_and_a_dangling_link_say_what_they_are(tmp_path, streaming):
+    loop = tmp_path / "loop.conll"
+    loop.symlink_to(tmp_path / "loop2.conll")
+    (tmp_path / "loop2.conll").symlink_to(loop)
+    dangling = tmp_path / "dangling.conll"
+    dangling.symlink_to("gone.conll")
+
+    def load(path):
+        return list(stream_lines(str(path))) if streaming else read_text(str(path))
+
+    with pytest.raises(DataError) as caught:
+        load(loop)
+    assert str(caught.value) == (
+        f"{loop}: is a symbolic link loop (a link on this path points, through other links, "
+        "back to itself); fix the link or give the data file's own path"
+    )
+    with pytest.raises(DataError) as caught:
+        load(dangling)
+    assert str(caught.value) == (
+        f"{dangling}: is a symbolic link to gone.conll, which does not exist; fix the link or "
+        "give the data file's own path"
+    )
+    (tmp_path / "gone.conll").write_text("a O\n", encoding="utf-8")
+    assert "a O" in str(load(dangling))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
+import errno
+import os
+import stat
+
 import pytest
 
 from machamp_lite.config import validate_dataset
+from machamp_lite.data import writers
 from machamp_lite.data.dataset import read_dataset_file
 from machamp_lite.data.writers import (
     atomic_write,
@@ -243,3 +249,109 @@ def test_write_token_label(tmp_path):
     target = tmp_path / "pred.tsv"
     write_token_label(str(target), sentences, [["B-CW", "I-CW"], ["O"]])
     assert target.read_text(encoding="utf-8") == "4_\tB-CW\n#\tI-CW\n\nx\tO\n\n"
+
+
+# ---- file modes: the user's umask, or the mode of the file replaced ----
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for a test and put the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o002, 0o664), (0o027, 0o640)])
+def test_atomic_write_gives_a_new_file_the_umask_mode(tmp_path, umask, mask, expected):
+    umask(mask)
+    atomic_write(tmp_path / "new.txt", ["x\n"])
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == expected
+
+
+def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
+    target = write(tmp_path / "shared.txt", "old\n")
+    target.chmod(0o664)
+    umask(0o077)
+    atomic_write(target, ["new\n"])
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
+    assert target.read_text(encoding="utf-8") == "new\n"
+
+
+# ---- a file system that refuses the output ----
+
+
+def full_disk_after(monkeypatch, writes: int) -> None:
+    """os.fdopen's files take ``writes`` writes, then fail as a full disk does."""
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, handle):
+            self.handle, self.left = handle, writes
+
+        def write(self, text):
+            if not self.left:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.left -= 1
+            return self.handle.write(text)
+
+        def close(self):
+            self.handle.close()
+
+    monkeypatch.setattr(writers.os, "fdopen", lambda *a, **k: Full(real(*a, **k)))
+
+
+def test_a_full_disk_names_the_output_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    target = write(tmp_path / "out" / "pred.conll", "old\n")
+    full_disk_after(monkeypatch, 2)
+    with pytest.raises(DataError) as caught:
+        atomic_write(target, ["a\n", "b\n", "c\n"])
+    assert str(caught.value) == (
+        f"{target}: cannot write the output: the disk is full (no space left on device); the "
+        "file was not written (a file that was there is unchanged): free some space or choose "
+        "another output path"
+    )
+    assert [p.name for p in target.parent.iterdir()] == ["pred.conll"]
+    assert target.read_text(encoding="utf-8") == "old\n"
+
+
+def test_an_error_while_reading_the_input_is_not_blamed_on_the_output(tmp_path):
+    def chunks():
+        yield "a\n"
+        raise DataError("bytes that are not valid utf-8", "in.conll", 2)
+
+    with pytest.raises(DataError, match=r"^in\.conll, line 2: bytes"):
+        atomic_write(tmp_path / "out.txt", chunks())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_label_the_output_encoding_cannot_hold_is_one_error(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(DataError) as caught:
+        atomic_write(target, ["M\u00fcnchen ", "B-\u0416\n"], encoding="latin-1")
+    assert str(caught.value).startswith(f"{target}: cannot write '\u0416' (in a predicted label)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "encoding, bom, codec",
+    [
+        ("utf-16", codecs.BOM_UTF16_BE, "utf-16-be"),
+        ("utf-16", codecs.BOM_UTF16_LE, "utf-16-le"),
+        ("utf-16-le", b"", "utf-16-le"),
+        ("utf-16-be", codecs.BOM_UTF16_BE, "utf-16-be"),
+        ("utf-32", codecs.BOM_UTF32_BE, "utf-32-be"),
+    ],
+)
+def test_write_in_place_keeps_a_wide_encoding_its_bom_and_byte_order(
+    tmp_path, encoding, bom, codec
+):
+    """As with a UTF-8 BOM: dropped on reading, written back; in the input's byte order."""
+    source = tmp_path / "wide.conll"
+    source.write_bytes(bom + "a O\r\n\nb O\n".encode(codec))
+    sentences = read(source, encoding=encoding)
+    assert [s.words for s in sentences] == [["a"], ["b"]]
+    target = tmp_path / "pred.conll"
+    labels = {"ner": [["B-X"], ["B-Y"]]}
+    write_in_place(str(source), str(target), sentences, labels, {"ner": -1}, "ws", encoding)
+    assert target.read_bytes() == bom + "a B-X\r\n\nb B-Y\n".encode(codec)
