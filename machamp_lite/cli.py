@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
-from .errors import MachampError
+from .errors import ConfigError, MachampError, Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model from dataset and parameter configs")
-    train.add_argument("--dataset_configs", nargs="+", default=None, metavar="CONFIG")
+    train.add_argument(
+        "--dataset_configs", nargs="+", action="extend", default=None, metavar="CONFIG"
+    )
     train.add_argument(
         "--resume",
         default=None,
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--override",
         nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
         help="e.g. training.optimizer.lr=1e-5 training.num_epochs=4",
@@ -57,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn early when the run is about to need more (GPU reserved memory, or RSS on CPU)",
     )
     train.add_argument(
+        "--plugins",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MODULE",
+        help="plugin modules the configs may import (importing runs their code)",
+    )
+    train.add_argument(
         "--nproc",
         type=int,
         default=1,
@@ -66,16 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     experiment = commands.add_parser(
         "experiment", help="run parameter configs x seeds and tabulate the results"
     )
-    experiment.add_argument("--dataset_configs", nargs="+", required=True, metavar="CONFIG")
-    experiment.add_argument("--parameters_configs", nargs="+", required=True, metavar="CONFIG")
-    experiment.add_argument("--seeds", nargs="+", type=int, default=[1])
+    experiment.add_argument(
+        "--dataset_configs", nargs="+", action="extend", required=True, metavar="CONFIG"
+    )
+    experiment.add_argument(
+        "--parameters_configs", nargs="+", action="extend", required=True, metavar="CONFIG"
+    )
+    experiment.add_argument("--seeds", nargs="+", action="extend", type=int, default=None)
     experiment.add_argument("--name", required=True, help="folder under --output_dir")
     experiment.add_argument("--output_dir", default="logs")
     experiment.add_argument("--data_dir", default=None)
-    experiment.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE")
+    experiment.add_argument(
+        "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE"
+    )
     experiment.add_argument("--device", default=None)
     experiment.add_argument("--threads", type=int, default=None)
     experiment.add_argument("--memory_budget_gb", type=float, default=None)
+    experiment.add_argument(
+        "--plugins",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MODULE",
+        help="plugin modules the configs may import (importing runs their code)",
+    )
 
     predict = commands.add_parser("predict", help="label a file with a trained model")
     predict.add_argument("model_dir")
@@ -96,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--device", default=None)
     predict.add_argument("--threads", type=int, default=None)
+    predict.add_argument(
+        "--encoding",
+        default=None,
+        help="of the input and of the output written in place (default: the dataset's "
+        '"encoding" key, utf-8 unless set; e.g. utf-16, latin-1)',
+    )
+    predict.add_argument(
+        "--plugins",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MODULE",
+        help="import these modules first, and let the model import them: a plugin module that "
+        "a model names is imported only when listed here (importing runs its code)",
+    )
 
     from .evaluate_cli import add_evaluate_arguments
 
@@ -108,9 +150,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     components.add_argument("--json", action="store_true", help="print JSON instead of text")
     components.add_argument(
-        "--plugins", nargs="+", default=[], metavar="MODULE", help="import these modules first"
+        "--plugins",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MODULE",
+        help="import these modules first",
     )
     return parser
+
+
+def check_numeric_flags(args) -> None:
+    """Zero, negative and out-of-range numbers on the command line are one error naming the
+    flag, before anything is read or created."""
+    from .config import MAX_SEED, POSITIVE, POSITIVE_INT, Range
+
+    seed = Range(0, MAX_SEED, integer=True)
+    checks = {
+        "threads": POSITIVE_INT,
+        "nproc": POSITIVE_INT,
+        "memory_budget_gb": POSITIVE,
+        "seed": seed,
+        "seeds": seed,
+    }
+    for flag, allowed in checks.items():
+        value = getattr(args, flag, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not allowed.contains(item):
+                raise ConfigError(f"--{flag} {item}: must be {allowed.describe()}")
 
 
 def launch_torchrun(args) -> int:
@@ -159,6 +226,7 @@ def run_train(args) -> None:
         + ([f"training.memory_budget_gb={args.memory_budget_gb}"] if args.memory_budget_gb else []),
         args.threads,
         args.resume,
+        allow_plugins=args.plugins,
     )
     if os.environ.get("RANK", "0") == "0":
         print(f"model saved in {run_dir / 'model'}")
@@ -173,13 +241,14 @@ def run_experiment(args) -> None:
     root = run_grid(
         args.dataset_configs,
         args.parameters_configs,
-        args.seeds,
+        args.seeds or [1],
         args.name,
         args.output_dir,
         args.data_dir,
         overrides,
         args.device,
         args.threads,
+        allow_plugins=args.plugins,
     )
     print((root / "results.md").read_text(encoding="utf-8"))
     print(f"tables in {root}/results.md, results.csv and summary.csv")
@@ -189,12 +258,19 @@ def run_predict(args) -> None:
     import torch
 
     from .predict import Predictor
+    from .registry import import_plugin_modules
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.load(args.model_dir, args.device)
+    import_plugin_modules(args.plugins, "--plugins")
+    predictor = Predictor.load(args.model_dir, args.device, allow_plugins=args.plugins)
     count = predictor.predict_file(
-        args.input, args.output, args.dataset, args.labels_only, args.raw_text
+        args.input,
+        args.output,
+        args.dataset,
+        args.labels_only,
+        args.raw_text,
+        encoding=args.encoding,
     )
     print(f"wrote {count} sentences to {args.output}", file=sys.stderr)
 
@@ -217,8 +293,16 @@ def run_components(args) -> None:
     print(json.dumps(listing, indent=2) if args.json else format_components(listing))
 
 
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # SIGTERM (a cluster's time limit, kill) unwinds like Ctrl-C, so temporary files, the
+    # run's .tokenizer folder and half-written outputs are removed on the way out.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage and its error (or the help)
@@ -236,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "components": run_components,
     }
     try:
+        check_numeric_flags(args)
         handlers[args.command](args)
     except MachampError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -249,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        detail = f"; {stop}" if str(stop) else ""
+        print(
+            f"error: terminated by SIGTERM; temporary files were removed{detail}",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGTERM
     return 0
 
 

@@ -6,17 +6,16 @@ Every check here happens before a model is built, and every error names the file
 from __future__ import annotations
 
 import copy
-import errno
 import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .paths import path_problem
 from .permissions import apply_umask
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -169,23 +168,6 @@ def allowed_import_roots(config_folder: Path) -> list[Path]:
     ]
 
 
-def path_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be opened as a file, in the user's words, or None when it can."""
-    try:
-        info = path.stat()
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return "is a symbolic link loop (the link points, through other links, back to itself)"
-        if path.is_symlink():
-            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
-        if error.errno == errno.ENOENT:
-            return "file not found; check the path"
-        return error.strerror or str(error)
-    if stat.S_ISDIR(info.st_mode):
-        return "is a directory, not a file; check the path"
-    return None
-
-
 def _strict_json(text: str, path: Path) -> Any:
     """Plain JSON, or None when the text needs jsonnet (comments, trailing commas, code).
     The result is what jsonnet gives for the same text: keys sorted, a key given twice an
@@ -215,10 +197,10 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     from .jsonnet_sandbox import SandboxError, evaluate
 
     path = Path(path)
-    problem = path_problem(path)
+    problem = path_problem(path, "config file", "")
+    if problem == "":
+        raise ConfigError(f"config file not found: {path}; check the path")
     if problem is not None:
-        if problem.startswith("file not found"):
-            raise ConfigError(f"config file not found: {path}; check the path")
         raise ConfigError(f"{path}: {problem}")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(
@@ -531,6 +513,23 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def check_run_name(name: str) -> None:
+    """``--name`` of train and experiment: a folder (or folders) under ``--output_dir``, so
+    nothing absolute, no ``..``, nothing a file system cannot hold."""
+    path = Path(name)
+    if (
+        not name.strip()
+        or path.is_absolute()
+        or ".." in path.parts
+        or any(ord(c) < 32 for c in name)
+        or any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in path.parts)
+    ):
+        raise ConfigError(
+            f"--name {name!r}: a run name is a folder name under --output_dir (no absolute "
+            f"path, no '..', no control characters, at most {MAX_NAME_BYTES} bytes a folder)"
+        )
+
+
 def check_name(name: str, kind: str, where: str) -> None:
     problem = name_problem(name)
     if problem is not None:
@@ -573,6 +572,17 @@ def validate_dataset(
             result[key] = os.path.abspath(resolve_data_path(value, data_dir))
         elif key == "train_data_path":
             raise ConfigError(f"{where}: key 'train_data_path' is empty; give a data file's path")
+    for key in ("train_data_path", "dev_data_path"):
+        paths = result.get(key) or []
+        for data_path in paths if isinstance(paths, list) else [paths]:
+            if os.path.exists(data_path) and not (
+                os.path.isfile(data_path) or os.path.isdir(data_path)
+            ):
+                # /dev/zero or a named pipe would be read forever: not a data file.
+                raise ConfigError(
+                    f"{where}: key {key!r} names {data_path}, which is a device or a pipe, "
+                    "not a data file; give the path of a file"
+                )
     if result["separator"] not in ("whitespace", "tab"):
         raise ConfigError(f'{where}: key \'separator\' must be "whitespace" or "tab"')
     if result["word_idx"] < 0:

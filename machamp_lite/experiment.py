@@ -9,14 +9,15 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import load_params
-from .errors import ConfigError, MachampError
+from .config import check_run_name, load_params
+from .errors import ConfigError, MachampError, Terminated
 from .training.checkpoint import latest_checkpoint
 
 
@@ -66,10 +67,13 @@ def run_grid(
     overrides: list[str] | None = None,
     device: str | None = None,
     threads: int | None = None,
+    allow_plugins: list[str] | None = None,
 ) -> Path:
-    """Run every (parameter config, seed) that is not finished yet, then write the tables."""
+    """Run every (parameter config, seed) that is not finished yet, then write the tables.
+    ``allow_plugins``: the plugin modules the configs may import (``--plugins``)."""
     from .training.trainer import _is_dataset_override
 
+    check_run_name(name)
     root = Path(output_dir) / name
     runs = plan(params_paths, seeds, root)
     param_overrides = [o for o in overrides or [] if not _is_dataset_override(o, dataset_configs)]
@@ -80,8 +84,10 @@ def run_grid(
         print(f"[{run.label}] {state}", flush=True)
         if state == "done":
             continue
+        allowed = list(allow_plugins or [])
         if state == "resume":
-            _train_in_fresh_process(run, {"resume": str(run.run_dir)}, device, threads)
+            arguments = {"resume": str(run.run_dir), "allow_plugins": allowed}
+            _train_in_fresh_process(run, arguments, device, threads)
             continue
         if state == "restart":
             shutil.rmtree(run.run_dir)
@@ -92,6 +98,7 @@ def run_grid(
             "data_dir": data_dir,
             "overrides": overrides,
             "run_dir": str(run.run_dir),
+            "allow_plugins": allowed,
         }
         _train_in_fresh_process(run, arguments, device, threads)
     return write_tables(root, runs)
@@ -114,7 +121,14 @@ def _train_in_fresh_process(
         target=_train_child, args=({**arguments, "device": device, "threads": threads},)
     )
     process.start()
-    process.join()
+    try:
+        process.join()
+    except BaseException:
+        # SIGTERM or Ctrl-C reached the grid: stop the run too (it cleans up as a CLI run
+        # does), rather than leave it training on as an orphan.
+        process.terminate()
+        process.join(timeout=120)
+        raise
     if process.exitcode != 0:
         log = run.run_dir / "train.log"
         raise MachampError(
@@ -129,11 +143,18 @@ def _train_child(arguments: dict[str, Any]) -> None:
     """The body of a run's process: errors the user can fix end as one line, as in the CLI."""
     from .training.trainer import train
 
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         train(**arguments)
     except MachampError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except Terminated:
+        sys.exit(128 + signal.SIGTERM)  # the grid's process reports it
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def _model_label(name: str) -> str:

@@ -89,7 +89,7 @@ def evaluate(path: Path, allowed_roots: list[Path]) -> str:
 
 def _one_line(message: str) -> str:
     """jsonnet's error and the first place of its stack trace, on one line."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    lines = [" ".join(line.split()) for line in message.splitlines() if line.strip()]
     if len(lines) > 1 and not lines[0].endswith(lines[1]):
         return f"{lines[0]} (at {lines[1]})"
     return lines[0] if lines else "unknown error"

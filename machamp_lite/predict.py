@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from .data.batching import make_batches
 from .data.dataset import make_reader, read_dataset_file, reader_name, task_columns
-from .data.readers import read_text, stream_lines
+from .data.readers import EncodingError, read_text, stream_lines
 from .data.sentence import Sentence
 from .data.tokenization import EncodedSentence
 from .data.writers import (
@@ -32,15 +33,17 @@ logger = logging.getLogger(__name__)
 
 
 def input_length(encoder, sentence: EncodedSentence) -> int:
-    """Padded model positions a sentence needs (all its windows), for max_tokens budgets."""
-    subwords = encoder.subwords
-    specials = len(subwords.prefix_ids) + len(subwords.suffix_ids)
-    windows = subwords.windows(len(sentence.subword_ids))
-    return sum(end - start for start, end in windows) + specials * len(windows)
+    """Padded model positions a sentence needs (the windows it is read from), for max_tokens
+    budgets."""
+    return encoder.subwords.input_length(sentence, encoder.pooling)
 
 
 def move(inputs: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    """The inputs on ``device``; entries that are not tensors (``max_tokens``) pass as they are."""
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in inputs.items()
+    }
 
 
 @torch.inference_mode()
@@ -62,6 +65,9 @@ def predict_encoded(
     results: dict[str, list[Any]] = {t: [None] * len(encoded) for t in tasks}
     for batch in make_batches(lengths, batch_size, max_tokens):
         inputs = encoder.subwords.build_inputs([encoded[i] for i in batch], encoder.pooling)
+        # A sentence longer than max_tokens is a batch of its own; the encoder then runs its
+        # windows in chunks within the same budget.
+        inputs["max_tokens"] = max_tokens
         predicted = model.predict(move(inputs, device), tasks)
         for task, values in predicted.items():
             for index, value in zip(batch, values):
@@ -83,7 +89,11 @@ class Predictor:
         self.device = torch.device(device)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> Predictor:
+    def load(
+        cls, path: str | Path, device: str | None = None, allow_plugins: Iterable[str] = ()
+    ) -> Predictor:
+        """Load a model folder. Plugin modules that its configs name are imported only if
+        ``allow_plugins`` lists them (or they are imported already): importing runs code."""
         from .archive import load_archive
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -93,7 +103,7 @@ class Predictor:
             raise ConfigError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
         if kind == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-        model, params, datasets, _, _ = load_archive(path, device)
+        model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
         return cls(model, params, datasets, device)
 
     def dataset(self, name: str | None) -> dict:
@@ -185,9 +195,34 @@ class Predictor:
         dataset: str | None = None,
         labels_only: bool = False,
         raw_text: bool = False,
+        encoding: str | None = None,
     ) -> int:
-        """Label a file; returns the number of sentences. The output is written atomically."""
+        """Label a file; returns the number of sentences. The output is written atomically, in
+        the input's encoding: ``encoding`` (``--encoding``) when given, else the dataset
+        config's. A file that is not text in it is reported with ``--encoding`` advice."""
         config = self.dataset(dataset)
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise ConfigError(
+                    f"--encoding {encoding!r}: not an encoding Python knows; e.g. utf-8, "
+                    "utf-16, latin-1"
+                ) from None
+            config = {**config, "encoding": encoding}
+        try:
+            return self._predict_file(config, input_path, output_path, labels_only, raw_text)
+        except EncodingError as error:
+            raise error.for_option("--encoding") from None
+
+    def _predict_file(
+        self,
+        config: dict,
+        input_path: str,
+        output_path: str,
+        labels_only: bool,
+        raw_text: bool,
+    ) -> int:
         if Path(output_path).is_dir():
             raise DataError("is a directory; give the output a file name", output_path)
         if Path(output_path).exists():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -172,6 +173,41 @@ def import_plugin_modules(modules: Iterable[str], where: str = "") -> None:
                 f"{location}cannot import plugin module {module!r} "
                 f"({type(error).__name__}: {error}). Make sure it is installed or on PYTHONPATH."
             ) from None
+
+
+def import_allowed_plugins(
+    needed: Iterable[tuple[str, str]],
+    allowed: Iterable[str] | str,
+    owner: str,
+    how_to_allow: str,
+    error: type[MachampError] = ConfigError,
+) -> None:
+    """Import the plugin modules that configs or a model folder name, ``(module, where named)``,
+    but only those the user allowed: configs and model folders come from other people, and
+    importing a module runs its code. A module already imported in this process (by the
+    caller's own code, or an installed ``machamp_lite.plugins`` entry point, which is imported
+    on the first registry lookup anyway) counts as allowed: naming it runs no new code.
+    Otherwise one ``error`` names every refused module, where it is named (``owner``), and
+    ``how_to_allow`` them (formatted with ``{modules}`` and ``{module_list}``)."""
+    permitted = {allowed} if isinstance(allowed, str) else set(allowed)
+    needed = list(dict.fromkeys(needed))
+    if not needed:
+        return
+    load_plugins()
+    refused = [(m, w) for m, w in needed if m not in sys.modules and m not in permitted]
+    if refused:
+        names = list(dict.fromkeys(m for m, _ in refused))
+        listed = ", ".join(f"{m!r} (in {w})" for m, w in refused)
+        plural = "s" if len(names) > 1 else ""
+        raise error(
+            f"{owner} needs plugin module{plural} {listed}, and importing a module runs its "
+            "code; machamp-lite imports a plugin module that a config or a model folder names "
+            "only when you allow it. If you trust it, "
+            + how_to_allow.format(modules=" ".join(names), module_list=names)
+        )
+    for module, where in needed:
+        if module not in sys.modules:
+            import_plugin_modules([module], where)
 
 
 def load_plugins() -> None:

@@ -74,14 +74,19 @@ def test_a_decoder_from_a_separate_module_named_in_the_config_trains(
         {"ner": {"task_type": "tempered_softmax", "column_idx": -1, "temperature": 2.0}},
         plugins=["my_decoders"],
     )
-    run = machamp_lite.train([str(config)], str(tiny_params), output_dir=str(tmp_path / "logs"))
+    run = machamp_lite.train(
+        [str(config)],
+        str(tiny_params),
+        output_dir=str(tmp_path / "logs"),
+        allow_plugins=["my_decoders"],
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert "accuracy" in metrics["best_dev"]["small/ner"]
-    predictor = Predictor.load(run / "model", device="cpu")
+    predictor = Predictor.load(run / "model", device="cpu", allow_plugins=["my_decoders"])
     assert predictor.model.decoders["ner"].temperature == 2.0
     assert len(predictor.predict([["anna", "lives"]])[0]["ner"]) == 2
     # A fresh process (the command line) imports the config's plugin module when it loads the
-    # model, so the decoder is found without any extra step.
+    # model, once the user allows it with --plugins.
     import os
     import subprocess
     import sys
@@ -99,6 +104,8 @@ def test_a_decoder_from_a_separate_module_named_in_the_config_trains(
             str(run / "model"),
             str(tmp_path / "dev.conll"),
             str(out),
+            "--plugins",
+            "my_decoders",
         ],
         capture_output=True,
         text=True,
@@ -326,6 +333,8 @@ def test_out_of_memory_names_the_batch_shape_and_what_to_lower(
             str(tiny_params),
             "--output_dir",
             str(tmp_path / "logs"),
+            "--plugins",
+            "oom_plugin",
         ]
     )
     error = capsys.readouterr().err

@@ -14,6 +14,7 @@ import signal
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .. import heap
 from ..archive import save_archive
 from ..config import (
     check_name,
+    check_run_name,
     load_dataset_configs,
     load_params,
     validate_params,
@@ -38,7 +40,7 @@ from ..data.writers import write_in_place
 from ..errors import ConfigError, DataError, MachampError, Terminated
 from ..model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from ..predict import input_length, move, predict_encoded, writer_settings
-from ..registry import decoders, import_plugin_modules, metrics
+from ..registry import decoders, import_allowed_plugins, metrics
 from .checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -344,6 +346,7 @@ class Trainer:
             inputs = encoder.subwords.build_inputs(
                 [split.encoded[i] for i in batch], encoder.pooling
             )
+            inputs["max_tokens"] = self.max_tokens  # the encoder chunks a longer sentence
             gold = self._gold(split, batch, inputs["word_mask"].shape[1])
             last = position == len(mine) - 1
             sync = (
@@ -650,8 +653,8 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
 
 
 def make_run_dir(output_dir: str, name: str | None) -> Path:
-    if name and (Path(name).is_absolute() or ".." in Path(name).parts):
-        raise ConfigError(f"--name {name!r}: a run name is a folder name under --output_dir")
+    if name is not None:
+        check_run_name(name)
     stamp = datetime.datetime.now().strftime("%Y.%m.%d_%H.%M.%S")
     run_dir = Path(output_dir) / (name or "run") / stamp
     suffix = 1
@@ -685,10 +688,13 @@ def train(
     threads: int | None = None,
     resume: str | None = None,
     run_dir: str | None = None,
+    allow_plugins: Iterable[str] = (),
 ) -> Path:
     """Train a model from config files and return the run directory (``RUN/model`` is the
     archive, ``RUN/metrics.json`` the per-epoch report). With ``resume=RUN_DIR`` an interrupted
-    run continues from its last complete checkpoint, with the configs it was started with."""
+    run continues from its last complete checkpoint, with the configs it was started with.
+    Plugin modules that the configs list are imported only when named in ``allow_plugins``
+    (``--plugins``), or already imported."""
     checkpoint = None
     if resume:
         run_dir = Path(resume)
@@ -696,6 +702,7 @@ def train(
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
             raise ConfigError(f"{run_dir}: no complete checkpoint to resume from; start a new run")
+        _check_resolved_configs(run_dir, params, datasets)
     else:
         if not dataset_configs:
             raise ConfigError("give --dataset_configs (or --resume RUN_DIR)")
@@ -706,9 +713,17 @@ def train(
         )
         datasets = load_dataset_configs(dataset_configs, data_dir, overrides)
         params["random_seed"] = params["random_seed"] if seed is None else seed
-    import_plugin_modules(params.get("plugins", []), "parameters config")
+    params_source = str(run_dir / "params.json") if resume else parameters_config
+    needed = [(m, params_source or "the parameters") for m in params.get("plugins") or []]
     for dataset in datasets.values():
-        import_plugin_modules(dataset.get("plugins", []), dataset["source"])
+        needed += [(m, dataset["source"]) for m in dataset.get("plugins") or []]
+    import_allowed_plugins(
+        needed,
+        allow_plugins,
+        "this run" if not resume else str(run_dir),
+        "pass --plugins {modules} to machamp-lite train or experiment, or "
+        "allow_plugins={module_list} to machamp_lite.train",
+    )
     tasks = collect_tasks(datasets)
     if threads:
         torch.set_num_threads(threads)
@@ -793,8 +808,12 @@ def _resolved_configs(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{run_dir}: not a resumable run directory (params.json and datasets.json are "
             f"written when a run starts): {error}"
         ) from None
-    # A run directory may come from someone else: its configs pass the checks a user's do, so
-    # that, e.g., a dataset named "../x" cannot make dev predictions land outside the run.
+    return params, datasets
+
+
+def _check_resolved_configs(run_dir: Path, params: Any, datasets: Any) -> None:
+    """A run directory may come from someone else: its configs pass the checks a user's do, so
+    that, e.g., a dataset named "../x" cannot make dev predictions land outside the run."""
     validate_params(params, str(run_dir / "params.json"))
     if not isinstance(datasets, dict) or not all(isinstance(d, dict) for d in datasets.values()):
         raise ConfigError(f"{run_dir / 'datasets.json'}: expected an object of datasets")
@@ -802,7 +821,6 @@ def _resolved_configs(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         check_name(name, "dataset", str(run_dir / "datasets.json"))
         for task in dataset.get("tasks", {}):
             check_name(task, "task", f"{run_dir / 'datasets.json'}, dataset {name!r}")
-    return params, datasets
 
 
 def _is_dataset_override(override: str, dataset_configs: list[str]) -> bool:
