@@ -14,6 +14,20 @@ import threading
 
 from .errors import ConfigError, MachampError, Terminated
 
+PLUGINS_HELP_CONFIGS = "plugin modules the configs may import (importing runs their code)"
+PLUGINS_HELP_MODEL = (
+    "import these modules first, and let the model import them: a plugin module that a model "
+    "names is imported only when listed here (importing runs its code)"
+)
+
+
+def add_plugins_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--plugins MODULE ...``, repeatable: the only way a config or a model folder gets a
+    Python module imported is that the user names it here."""
+    parser.add_argument(
+        "--plugins", nargs="+", action="extend", default=[], metavar="MODULE", help=help_text
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="machamp-lite", description=__doc__.splitlines()[0])
@@ -61,14 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="warn early when the run is about to need more (GPU reserved memory, or RSS on CPU)",
     )
-    train.add_argument(
-        "--plugins",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="MODULE",
-        help="plugin modules the configs may import (importing runs their code)",
-    )
+    add_plugins_argument(train, PLUGINS_HELP_CONFIGS)
     train.add_argument(
         "--nproc",
         type=int,
@@ -95,14 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--device", default=None)
     experiment.add_argument("--threads", type=int, default=None)
     experiment.add_argument("--memory_budget_gb", type=float, default=None)
-    experiment.add_argument(
-        "--plugins",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="MODULE",
-        help="plugin modules the configs may import (importing runs their code)",
-    )
+    add_plugins_argument(experiment, PLUGINS_HELP_CONFIGS)
 
     predict = commands.add_parser("predict", help="label a file with a trained model")
     predict.add_argument("model_dir")
@@ -129,15 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="of the input and of the output written in place (default: the dataset's "
         '"encoding" key, utf-8 unless set; e.g. utf-16, latin-1)',
     )
-    predict.add_argument(
-        "--plugins",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="MODULE",
-        help="import these modules first, and let the model import them: a plugin module that "
-        "a model names is imported only when listed here (importing runs its code)",
-    )
+    add_plugins_argument(predict, PLUGINS_HELP_MODEL)
 
     from .evaluate_cli import add_evaluate_arguments
 
@@ -149,14 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "components", help="list registered readers, encoders, decoders, metrics"
     )
     components.add_argument("--json", action="store_true", help="print JSON instead of text")
-    components.add_argument(
-        "--plugins",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="MODULE",
-        help="import these modules first",
-    )
+    add_plugins_argument(components, "import these modules first")
     return parser
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,18 @@ def tiny_params(tmp_path, tiny_model) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def params(tmp_path_factory, tiny_model) -> Path:
+    """A parameter config: one epoch of the tiny model (shared by the hostile-input tests)."""
+    config = {
+        "transformer_model": str(tiny_model),
+        "encoder": {"max_input_length": 64},
+        "batching": {"batch_size": 16, "max_tokens": 1024},
+        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
+    }
+    return write(tmp_path_factory.mktemp("params") / "params.json", json.dumps(config))
+
+
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding=encoding)
@@ -73,3 +86,61 @@ def needs_shared_data():
         not SHARED_DATA.is_dir(),
         reason="../shared/data is absent: the real MultiCoNER/DaN+ files live there",
     )
+
+
+def one_error(capsys, code: int) -> str:
+    """The command failed with exit code 2 and exactly one ``error:`` line, no traceback."""
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def train_command(config: Path, params: Path, output: Path, *extra: str) -> list[str]:
+    """The ``machamp-lite train`` command line of a fresh process, on one CPU thread."""
+    return [
+        sys.executable,
+        "-m",
+        "machamp_lite",
+        "train",
+        "--dataset_configs",
+        str(config),
+        "--parameters_config",
+        str(params),
+        "--output_dir",
+        str(output),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size)`` mounts a small file system of ``size`` (e.g. "64k") in the test's folder,
+    to fill a disk for real (the tests run as root on Linux); the test is skipped, with the
+    reason, where mounting is not permitted."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"tmpfs-{len(mounted)}"
+        folder.mkdir()
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root on Linux")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip()})")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import uuid
 import warnings
@@ -29,7 +28,7 @@ from machamp_lite.cli import main
 from machamp_lite.errors import MachampError, ModelLoadError
 from machamp_lite.predict import Predictor
 
-from conftest import write
+from conftest import one_error, write
 
 CONLL = "# id s{n}\tdomain=x\nanna _ _ B-PER\nlives _ _ O\nin _ _ O\nberlin _ _ B-LOC\n\n"
 DAMAGED = "the model directory is damaged: copy it again or retrain"
@@ -90,16 +89,6 @@ def source(tmp_path) -> Path:
 
 def predict_cli(model: Path, source: Path, output: Path, *extra: str) -> int:
     return main(["predict", str(model), str(source), str(output), "--device", "cpu", *extra])
-
-
-def one_error(capsys, code: int) -> str:
-    """The command failed with exit code 2 and exactly one ``error:`` line, no traceback."""
-    stderr = capsys.readouterr().err
-    assert code == 2, stderr
-    assert "Traceback" not in stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 def reseal(model: Path) -> None:
@@ -362,32 +351,15 @@ def test_a_full_disk_while_saving_keeps_the_old_archive(trained, tmp_path, monke
     Predictor.load(target, device="cpu")
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs (tests run as root on Linux); skipped where mounting is not permitted."""
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    if not sys.platform.startswith("linux") or shutil.which("mount") is None:
-        pytest.skip("a tmpfs needs Linux and the mount command")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip()})")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
-
-
 def pages(size: int, page: int = 4096) -> int:
     return -(-size // page) * page
 
 
 @pytest.mark.parametrize("room", ["for_no_weights", "for_weights_not_tokenizer"])
-def test_a_really_full_disk_while_saving_keeps_the_old_archive(trained, small_tmpfs, room):
+def test_a_really_full_disk_while_saving_keeps_the_old_archive(trained, tmpfs, room):
+    disk = tmpfs("1m")
     model, params, datasets, vocabularies, _ = load_archive(trained, "cpu")
-    target = small_tmpfs / "model"
+    target = disk / "model"
     save_archive(target, model, params, datasets, vocabularies)
     before = folder_bytes(target)
     # Fill the file system but for what is left: less than the weights need (safetensors
@@ -397,8 +369,8 @@ def test_a_really_full_disk_while_saving_keeps_the_old_archive(trained, small_tm
         fits = ("model.safetensors", "encoder/config.json", "encoder/tokenizer_config.json")
         left = sum(pages(len(before[name])) for name in fits)
         assert len(before["encoder/tokenizer.json"]) > 4096
-    stats = os.statvfs(small_tmpfs)
-    filler = small_tmpfs / "filler"
+    stats = os.statvfs(disk)
+    filler = disk / "filler"
     filler.write_bytes(b"\0" * (stats.f_bavail * stats.f_frsize - left))
     with pytest.raises(ModelSaveError, match="No space left on device") as caught:
         save_archive(target, model, params, datasets, vocabularies)
@@ -407,7 +379,7 @@ def test_a_really_full_disk_while_saving_keeps_the_old_archive(trained, small_tm
         "for_weights_not_tokenizer": "No space left on device (os error 28)",
     }[room]
     assert str(caught.value).startswith(f"{target}: cannot save the model ({reason}")
-    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler", "model"]
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "model"]
     assert folder_bytes(target) == before
     filler.unlink()
     Predictor.load(target, device="cpu")

@@ -21,7 +21,7 @@ from machamp_lite.data.sentence import TaskColumn
 from machamp_lite.decoders.crf_tagger import bio_label_problem
 from machamp_lite.predict import Predictor
 
-from conftest import write
+from conftest import one_error, write
 
 CONLL = "# id s{n}\tdomain=x\nanna _ _ B-PER\nlives _ _ O\nin _ _ O\nberlin _ _ B-LOC\n\n"
 NER = {"ner": {"task_type": "seq_bio", "column_idx": -1}}
@@ -38,16 +38,6 @@ def dataset_config(folder: Path, name: str = "small", **settings) -> Path:
         settings["train_data_path"] = str(write(folder / f"{name}_train.conll", sentences()))
     config = {name: {"tasks": NER, **settings}}
     return write(folder / f"{name}.json", json.dumps(config))
-
-
-def one_error(capsys, code: int) -> str:
-    """The command failed with exit code 2 and exactly one ``error:`` line, no traceback."""
-    stderr = capsys.readouterr().err
-    assert code == 2, stderr
-    assert "Traceback" not in stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 def train_cli(params: Path, output: Path, *configs: Path, extra: tuple[str, ...] = ()) -> int:
@@ -112,18 +102,6 @@ def no_stale_console_handler():
     drop()
     yield
     drop()
-
-
-@pytest.fixture(scope="module")
-def params(tmp_path_factory, tiny_model) -> Path:
-    """One epoch of the tiny model."""
-    config = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 16, "max_tokens": 1024},
-        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    return write(tmp_path_factory.mktemp("params") / "params.json", json.dumps(config))
 
 
 LONG_WORDS = [f"w{i % 50}" for i in range(5000)]

@@ -10,7 +10,6 @@ import gzip
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,6 @@ from test_hostile_input import (  # noqa: F401  (params and the autouse fixture 
     NER_TASK,
     dataset_config,
     no_stale_console_handler,
-    one_error,
-    params,
     predict_cli,
     sentences,
     train_cli,
@@ -30,7 +27,7 @@ from machamp_lite.cli import main
 from machamp_lite.data import writers
 from machamp_lite.data.readers import ColumnReader
 
-from conftest import write
+from conftest import one_error, write
 
 TEXT = sentences()
 
@@ -287,27 +284,10 @@ def test_predict_on_a_full_disk_names_the_output_and_keeps_the_old_one(
     assert output.read_text(encoding="utf-8") == "the old prediction\n"
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs (root on Linux only); skipped where it cannot be mounted."""
-    folder = tmp_path / "tiny_disk"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a 64 KiB tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_predict_on_a_real_full_disk_names_the_output_and_keeps_the_old_one(
-    model, tmp_path, capsys, tiny_disk
+    model, tmp_path, capsys, tmpfs
 ):
+    tiny_disk = tmpfs("64k")
     source = write(tmp_path / "in.conll", sentences(1200))  # about 100 KB of input
     assert source.stat().st_size > 64 * 1024
     output = write(tiny_disk / "pred.conll", "the old prediction\n")

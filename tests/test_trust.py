@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_hostile_input import (  # noqa: F401  (no_stale_console_handler is an autouse fixture)
+from test_hostile_input import (  # noqa: F401  (the fixtures are used here)
     dataset_config,
     no_stale_console_handler,
-    one_error,
     sentences,
     train_cli,
 )
@@ -32,19 +31,7 @@ from machamp_lite.config import (
     Range,
 )
 
-from conftest import write
-
-
-@pytest.fixture(scope="module")
-def params(tmp_path_factory, tiny_model) -> Path:
-    """One epoch of the tiny model."""
-    config = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 16, "max_tokens": 1024},
-        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    return write(tmp_path_factory.mktemp("params") / "params.json", json.dumps(config))
+from conftest import one_error, train_command, write
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -383,26 +370,6 @@ def test_repeated_flags_accumulate_on_experiment_and_train():
 # ---- 7. signals, full disks, jsonnet bombs ----
 
 
-def _train_command(params: Path, config: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "machamp_lite",
-        "train",
-        "--dataset_configs",
-        str(config),
-        "--parameters_config",
-        str(params),
-        "--output_dir",
-        str(output),
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        *extra,
-    ]
-
-
 def _wait_for(predicate, timeout: float) -> bool:
     end = time.time() + timeout
     while time.time() < end:
@@ -420,8 +387,8 @@ def test_sigterm_during_training_exits_143_with_one_line_and_no_temporary_files(
         dev_data_path=str(write(tmp_path / "d.conll", sentences(20))),
     )
     output = tmp_path / "logs"
-    command = _train_command(
-        params, config, output, "--override", "training.num_epochs=500", "batching.batch_size=2"
+    command = train_command(
+        config, params, output, "--override", "training.num_epochs=500", "batching.batch_size=2"
     )
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -482,7 +449,7 @@ def test_a_jsonnet_bomb_is_stopped_with_one_error_line(tmp_path, params, kind):
     bomb = write(tmp_path / "bomb.jsonnet", text)
     started = time.time()
     result = subprocess.run(
-        _train_command(params, bomb, tmp_path / "logs"),
+        train_command(bomb, params, tmp_path / "logs"),
         capture_output=True,
         text=True,
         env={**os.environ, **env},

@@ -16,30 +16,9 @@ import torch
 from machamp_lite.errors import ConfigError
 from machamp_lite.training.checkpoint import STATE, WEIGHTS, latest_checkpoint
 
-from conftest import ROOT, write
+from conftest import ROOT, train_command, write
 
-
-def train_command(config: Path, params: Path, output: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "machamp_lite",
-        "train",
-        "--dataset_configs",
-        str(config),
-        "--parameters_config",
-        str(params),
-        "--output_dir",
-        str(output),
-        "--name",
-        "r",
-        "--seed",
-        "5",
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-    ]
+SAME_RUN = ("--name", "r", "--seed", "5")
 
 
 def run(command: list[str], kill_at_step: int = 0) -> subprocess.CompletedProcess:
@@ -95,10 +74,10 @@ def comparable(metrics: dict) -> list[dict]:
 
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, small_run_inputs):
     config, params = small_run_inputs
-    straight = run(train_command(config, params, tmp_path / "straight"))
+    straight = run(train_command(config, params, tmp_path / "straight", *SAME_RUN))
     assert straight.returncode == 0, straight.stderr
     # 240 demo sentences in batches of at most 32: 8 steps per epoch; step 12 is mid-epoch 2.
-    killed = run(train_command(config, params, tmp_path / "killed"), kill_at_step=12)
+    killed = run(train_command(config, params, tmp_path / "killed", *SAME_RUN), kill_at_step=12)
     assert killed.returncode == -signal.SIGKILL
     run_dir = single_run_dir(tmp_path / "killed")
     assert latest_checkpoint(run_dir).name == "epoch-001"
