@@ -184,3 +184,17 @@ def test_streaming_benchmark_reports_each_size_with_the_machine():
     assert result["results"]["60"]["sentences"] == 60
     assert result["peak_rss_ratio_largest_vs_smallest"] > 0
     assert result["machine"]["cores"] >= 1 and result["command"].endswith("--sizes 30 60")
+
+
+def test_long_sentence_benchmark_reports_time_memory_and_windows_per_case():
+    from benchmarks import bench_long_sentence
+
+    result = bench_long_sentence.run([5000], ["words", "token"], threads=1)
+    cases = result["results"]
+    words, token = cases["words"]["5000"]["new"], cases["token"]["5000"]["new"]
+    assert words["subwords"] >= 5000 and words["labels"] == words["words"] > 1000
+    assert words["largest_call_positions"] <= 4096 < words["windows_encoded"] * 512
+    assert token["words"] == token["labels"] == 1 and token["windows_encoded"] == 1
+    for case in (words, token):
+        assert case["seconds"] > 0 and case["peak_rss_mb"] >= case["rss_before_mb"] > 0
+    assert result["machine"]["cores"] >= 1 and "--shapes words token" in result["command"]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
 
+import numpy as np
 import torch
 
 from .readers import gc_paused
@@ -149,93 +150,188 @@ class SubwordTokenizer:
         with gc_paused():  # three new lists per sentence, no cycles: see gc_paused
             return [self._assemble(list(map(lookup, words))) for words in sentences]
 
-    def windows(self, length: int) -> list[tuple[int, int]]:
-        """Subword ranges covering ``length`` subwords, each at most ``window_length`` long."""
+    def window_starts(self, length: int) -> np.ndarray:
+        """First subword of each window over ``length`` subwords. Windows start every ``stride``
+        subwords; the last one ends at the sentence's end (moved back to stay full). When the
+        sentence is longer than a window every window holds exactly ``window_length`` subwords,
+        and the starts strictly increase."""
         size = self.window_length
         if length <= size:
-            return [(0, length)]
+            return np.zeros(1, dtype=np.int64)
         stride = max(1, int(size * (1.0 - self.window_overlap)))
-        spans, start = [], 0
-        while True:
-            end = min(start + size, length)
-            spans.append((end - size, end) if end - start < size else (start, end))
-            if end >= length:
-                return spans
-            start += stride
+        regular = -(-(length - size) // stride)  # windows that end before the sentence does
+        starts = np.empty(regular + 1, dtype=np.int64)
+        starts[:regular] = np.arange(regular, dtype=np.int64) * stride
+        starts[regular] = length - size
+        return starts
+
+    def windows(self, length: int) -> list[tuple[int, int]]:
+        """Subword ranges covering ``length`` subwords, each at most ``window_length`` long."""
+        if length <= self.window_length:
+            return [(0, length)]
+        size = self.window_length
+        return [(start, start + size) for start in self.window_starts(length).tolist()]
+
+    def window_choices(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``length`` subwords: the window it is read from (the one where it is
+        farthest from an edge, the first on ties) and its position in that window.
+
+        Linear in ``length`` plus the number of windows. Subword j's margin in window k is
+        min(j - s_k, s_k + size - 1 - j): the first term falls and the second rises as k grows
+        (the starts s_k strictly increase), so over k the margin strictly rises while the
+        second term is the smaller, then strictly falls. The best window is therefore the last
+        one whose second term is at most its first (2 s_k <= 2 j - size + 1, that is
+        j >= s_k + size // 2), or the window after it when that one's margin is larger; the
+        windows that do not contain j have negative margins and never win."""
+        size = self.window_length
+        starts = self.window_starts(length)
+        if len(starts) == 1:
+            positions = np.arange(length, dtype=np.int64)
+            return np.zeros(length, dtype=np.int64), positions
+        # candidate[j]: how many windows have s_k + size // 2 <= j, minus one (-1: none).
+        thresholds = np.minimum(starts + size // 2, length)
+        candidate = np.cumsum(np.bincount(thresholds, minlength=length + 1)[:length]) - 1
+        subword = np.arange(length, dtype=np.int64)
+        following = np.minimum(candidate + 1, len(starts) - 1)
+        here = starts[np.maximum(candidate, 0)]
+        there = starts[following]
+        margin_here = np.minimum(subword - here, here + size - 1 - subword)
+        margin_there = np.minimum(subword - there, there + size - 1 - subword)
+        take_next = (candidate < 0) | (margin_there > margin_here)
+        chosen = np.where(take_next, following, candidate)
+        return chosen, subword - starts[chosen]
+
+    def _read_subwords(self, sentence: EncodedSentence, pooling: str) -> np.ndarray:
+        """The subwords whose vectors pooling reads, in the order it reads them: each word's
+        first or last subword, or (mean) every subword of each word in turn."""
+        starts = np.asarray(sentence.word_starts, dtype=np.int64)
+        if pooling == "first":
+            return starts
+        ends = np.asarray(sentence.word_ends, dtype=np.int64)
+        if pooling == "last":
+            return ends - 1
+        return _concatenated_ranges(starts, ends)
+
+    def _placement(self, sentence: EncodedSentence, pooling: str):
+        """Where a sentence longer than one window is read from: the starts of the windows that
+        pooling reads from (the others are not encoded at all), and for each subword that
+        pooling reads, the row among those windows and the position in it."""
+        length = len(sentence.subword_ids)
+        starts = self.window_starts(length)
+        chosen, positions = self.window_choices(length)
+        read = self._read_subwords(sentence, pooling)
+        window = chosen[read]
+        used = np.zeros(len(starts), dtype=bool)
+        used[window] = True
+        row_of_window = np.cumsum(used) - 1
+        return starts[used], row_of_window[window], positions[read]
+
+    def input_length(self, sentence: EncodedSentence, pooling: str = "first") -> int:
+        """Padded model positions a sentence needs (all the windows it is read from), for
+        max_tokens budgets."""
+        length = len(sentence.subword_ids)
+        specials = len(self.prefix_ids) + len(self.suffix_ids)
+        if length <= self.window_length:
+            return length + specials
+        kept_starts, _, _ = self._placement(sentence, pooling)
+        return len(kept_starts) * (self.window_length + specials)
 
     def build_inputs(self, batch: Sequence[EncodedSentence], pooling: str = "first") -> dict:
         """Model inputs for a batch: windows stacked along the batch axis, and for each word the
         flat position(s) of its subword vector(s) in the stacked output.
 
-        Built as Python lists and turned into each tensor with one call: a sentence that fits
-        one window (nearly all) needs no per-subword bookkeeping, only its row's offset."""
+        A sentence that fits one window (nearly all) is one row built as a Python list; all
+        such rows become a tensor in one call, and their word positions come from a few numpy
+        operations over the whole batch. A longer sentence is split into overlapping windows
+        with numpy (no per-subword Python objects), and only the windows that pooling reads
+        from become rows: one huge token pooled by its first subword costs one window."""
         prefix, suffix = self.prefix_ids, self.suffix_ids
-        rows: list[list[int]] = []
-        # Per sentence: its first row, and for a sentence split into windows, the (row offset,
-        # position) each subword is read from (the window where it is farthest from an edge).
-        placements: list[tuple[int, list[tuple[int, int]] | None]] = []
-        for sentence in batch:
-            ids = sentence.subword_ids
-            first_row = len(rows)
-            if len(ids) <= self.window_length:
-                rows.append(prefix + ids + suffix)
-                placements.append((first_row, None))
-                continue
-            spans = self.windows(len(ids))
-            rows.extend(prefix + ids[start:end] + suffix for start, end in spans)
-            placements.append((first_row, self._window_choices(len(ids), spans)))
-        width = max(map(len, rows))
+        size, offset = self.window_length, len(prefix)
+        specials = len(prefix) + len(suffix)
         pad = self.pad_id
-        input_ids = torch.tensor(
-            [row + [pad] * (width - len(row)) for row in rows], dtype=torch.long
-        )
-        row_lengths = torch.tensor([len(row) for row in rows], dtype=torch.long)
-        attention = (torch.arange(width) < row_lengths[:, None]).long()
+        width = specials + min(size, max(len(s.subword_ids) for s in batch))
         num_words = max(s.num_words for s in batch)
-        word_counts = torch.tensor([s.num_words for s in batch], dtype=torch.long)
-        word_mask = torch.arange(num_words) < word_counts[:, None]
-        offset = len(prefix)
-        index_rows: list[list[int]] = []
-        mean_src: list[int] = []
-        mean_dst: list[int] = []
-        for b, (sentence, (first_row, chosen)) in enumerate(zip(batch, placements)):
-            flat: Sequence[int]
-            if chosen is None:
-                start = first_row * width + offset
-                flat = range(start, start + len(sentence.subword_ids))
+        rows: list[list[int]] = []  # padded rows of the sentences that fit one window
+        row_lengths: list[int] = []
+        short: list[tuple[int, int, int]] = []  # (sentence, row, words) of those sentences
+        word_starts: list[int] = []  # and their words' subword ranges, one after the other
+        word_ends: list[int] = []
+        # (sentence, first row, window starts, positions read) of the sentences with windows
+        windowed: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        for b, sentence in enumerate(batch):
+            ids = sentence.subword_ids
+            if len(ids) <= size:
+                short.append((b, len(row_lengths), sentence.num_words))
+                rows.append(prefix + ids + suffix + [pad] * (width - specials - len(ids)))
+                row_lengths.append(len(ids) + specials)
+                word_starts.extend(sentence.word_starts)
+                word_ends.extend(sentence.word_ends)
             else:
-                flat = [(first_row + k) * width + offset + pos for k, pos in chosen]
-            if pooling == "last":
-                picks = [flat[e - 1] for e in sentence.word_ends]
-            else:
-                picks = [flat[s] for s in sentence.word_starts]
+                kept_starts, window_rows, positions = self._placement(sentence, pooling)
+                first_row = len(row_lengths)
+                read = (window_rows + first_row) * width + offset + positions
+                windowed.append((b, first_row, kept_starts, read))
+                row_lengths.extend([width] * len(kept_starts))
+        word_index = np.zeros(len(batch) * num_words, dtype=np.int64)
+        mean_src: list[np.ndarray] = []
+        mean_dst: list[np.ndarray] = []
+        if short:
+            sentence_of, row_of, words_of = (np.asarray(c, dtype=np.int64) for c in zip(*short))
+            # each word's slot in the [batch * words] output, and where its row starts
+            slots = np.repeat(sentence_of * num_words - (np.cumsum(words_of) - words_of), words_of)
+            slots += np.arange(len(word_starts), dtype=np.int64)
+            row_start = np.repeat(row_of * width + offset, words_of)
+            starts = np.asarray(word_starts, dtype=np.int64) + row_start
+            ends = np.asarray(word_ends, dtype=np.int64) + row_start
+            word_index[slots] = ends - 1 if pooling == "last" else starts
             if pooling == "mean":
-                for w, (s, e) in enumerate(zip(sentence.word_starts, sentence.word_ends)):
-                    mean_src.extend(flat[s:e])
-                    mean_dst.extend([b * num_words + w] * (e - s))
-            index_rows.append(picks + [0] * (num_words - len(picks)))
+                mean_src.append(_concatenated_ranges(starts, ends))
+                mean_dst.append(np.repeat(slots, ends - starts))
+        for b, _, _, read in windowed:
+            sentence = batch[b]
+            slots = np.arange(sentence.num_words, dtype=np.int64) + b * num_words
+            if pooling == "mean":
+                counts = np.asarray(sentence.word_ends) - np.asarray(sentence.word_starts)
+                mean_src.append(read)
+                mean_dst.append(np.repeat(slots, counts))
+                # word_index holds each word's first subword, as with first pooling
+                read = read[np.minimum(np.cumsum(counts) - counts, max(len(read) - 1, 0))]
+            word_index[slots] = read
+        if not windowed:
+            input_ids = torch.tensor(rows, dtype=torch.long)
+        else:
+            ids_array = np.full((len(row_lengths), width), pad, dtype=np.int64)
+            if rows:
+                ids_array[[row for _, row, _ in short]] = np.asarray(rows, dtype=np.int64)
+            for b, first_row, kept_starts, _ in windowed:
+                subword_ids = np.asarray(batch[b].subword_ids, dtype=np.int64)
+                block = ids_array[first_row : first_row + len(kept_starts)]
+                block[:, :offset] = prefix
+                block[:, offset : offset + size] = subword_ids[
+                    kept_starts[:, None] + np.arange(size, dtype=np.int64)
+                ]
+                block[:, offset + size :] = suffix
+            input_ids = torch.from_numpy(ids_array)
+        attention = (torch.arange(width) < torch.tensor(row_lengths)[:, None]).long()
+        word_counts = torch.tensor([s.num_words for s in batch], dtype=torch.long)
         inputs = {
             "input_ids": input_ids,
             "attention_mask": attention,
-            "word_index": torch.tensor(index_rows, dtype=torch.long).view(len(batch), num_words),
-            "word_mask": word_mask,
+            "word_index": torch.from_numpy(word_index).view(len(batch), num_words),
+            "word_mask": torch.arange(num_words) < word_counts[:, None],
         }
         if pooling == "mean":
-            inputs["mean_src"] = torch.tensor(mean_src, dtype=torch.long)
-            inputs["mean_dst"] = torch.tensor(mean_dst, dtype=torch.long)
+            src, dst = np.concatenate(mean_src), np.concatenate(mean_dst)
+            if windowed and short:  # in sentence order, as index_add_ then sums in that order
+                order = np.argsort(dst, kind="stable")
+                src, dst = src[order], dst[order]
+            inputs["mean_src"] = torch.from_numpy(src)
+            inputs["mean_dst"] = torch.from_numpy(dst)
         return inputs
 
-    @staticmethod
-    def _window_choices(length: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """For each subword of a sentence split into ``spans``: the window it is read from (the
-        one where it is farthest from an edge, the first on ties) and its position there."""
-        chosen = []
-        for j in range(length):
-            best, best_margin = 0, -1
-            for k, (start, end) in enumerate(spans):
-                if start <= j < end:
-                    margin = min(j - start, end - 1 - j)
-                    if margin > best_margin:
-                        best, best_margin = k, margin
-            chosen.append((best, j - spans[best][0]))
-        return chosen
+
+def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """np.arange(s, e) for each (s, e) in turn, concatenated, without a Python loop."""
+    counts = ends - starts
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(int(counts.sum()), dtype=np.int64) + shift

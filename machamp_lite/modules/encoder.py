@@ -206,8 +206,22 @@ class TransformerEncoder(nn.Module):
             shutil.copy2(path, Path(folder) / path.name)
 
     def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Word vectors ``[batch, words, dim]`` and the word mask.
+
+        ``inputs["max_tokens"]`` (optional, set by prediction and training to their budget)
+        bounds the rows x width the transformer sees at once: a batch over it (only a sentence
+        longer than the budget makes one) runs in chunks of rows, and each chunk's word vectors
+        are gathered before the next chunk runs, so memory follows the budget, not the
+        sentence. A batch within the budget runs in one call, exactly as without it."""
+        input_ids = inputs["input_ids"]
+        rows, width = input_ids.shape
+        budget = inputs.get("max_tokens")
+        chunk_rows = max(1, int(budget) // width) if budget else rows
+        if chunk_rows < rows:
+            vectors = self._chunked_word_vectors(inputs, chunk_rows)
+            return self.dropout(vectors), inputs["word_mask"]
         hidden = self.transformer(
-            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+            input_ids=input_ids, attention_mask=inputs["attention_mask"]
         ).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
         word_index = inputs["word_index"]
@@ -215,11 +229,54 @@ class TransformerEncoder(nn.Module):
             batch, words = word_index.shape
             summed = flat.new_zeros(batch * words, flat.shape[-1])
             summed.index_add_(0, inputs["mean_dst"], flat.index_select(0, inputs["mean_src"]))
-            counts = torch.bincount(inputs["mean_dst"], minlength=batch * words).clamp(min=1)
-            vectors = (summed / counts.unsqueeze(-1).to(summed.dtype)).view(batch, words, -1)
+            vectors = self._mean(summed, inputs["mean_dst"]).view(batch, words, -1)
         else:
             vectors = flat.index_select(0, word_index.reshape(-1)).view(*word_index.shape, -1)
         return self.dropout(vectors), inputs["word_mask"]
+
+    @staticmethod
+    def _mean(summed: torch.Tensor, mean_dst: torch.Tensor) -> torch.Tensor:
+        counts = torch.bincount(mean_dst, minlength=summed.shape[0]).clamp(min=1)
+        return summed / counts.unsqueeze(-1).to(summed.dtype)
+
+    def _chunked_word_vectors(self, inputs: dict, chunk_rows: int) -> torch.Tensor:
+        """The word vectors of ``forward``, from the transformer run on ``chunk_rows`` rows at a
+        time. The positions pooling reads are sorted once, so each chunk's share is one slice;
+        gradients flow through the in-place copies (adds for mean) into the output."""
+        input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
+        rows, width = input_ids.shape
+        word_index = inputs["word_index"]
+        batch, words = word_index.shape
+        if self.pooling == "mean":
+            positions, slots = inputs["mean_src"], inputs["mean_dst"]
+        else:
+            positions = word_index.reshape(-1)
+            slots = torch.arange(positions.numel(), device=positions.device)
+        positions, order = torch.sort(positions, stable=True)
+        slots = slots[order]
+        chunk_starts = torch.arange(0, rows + chunk_rows, chunk_rows, device=positions.device)
+        bounds = torch.searchsorted(positions, chunk_starts * width).tolist()
+        output = None
+        for chunk, first_row in enumerate(range(0, rows, chunk_rows)):
+            end_row = first_row + chunk_rows
+            hidden = self.transformer(
+                input_ids=input_ids[first_row:end_row],
+                attention_mask=attention[first_row:end_row],
+            ).last_hidden_state
+            low, high = bounds[chunk], bounds[chunk + 1]
+            local = positions[low:high] - first_row * width
+            picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, local)
+            if output is None:
+                output = picked.new_zeros(batch * words, picked.shape[-1])
+            if self.pooling == "mean":
+                output.index_add_(0, slots[low:high], picked)
+            else:
+                output.index_copy_(0, slots[low:high], picked)
+            del hidden, picked
+        assert output is not None  # rows > chunk_rows >= 1: at least two chunks ran
+        if self.pooling == "mean":
+            output = self._mean(output, inputs["mean_dst"])
+        return output.view(batch, words, -1)
 
 
 def _load_model(name_or_path: str, pretrained: bool, model_config):
