@@ -251,115 +251,38 @@ def test_chunked_encoder_gives_the_gradients_of_one_call(tiny_model, pooling):
         torch.testing.assert_close(chunked[name], whole[name], rtol=1e-9, atol=1e-12)
 
 
-# The child predicts one sentence of at least SUBWORDS subwords (demo words over and over)
-# with the archive given, and prints what it measured.
-CHILD = """
-import json, resource, sys
-import torch
-torch.set_num_threads(1)
-from machamp_lite.predict import Predictor
-
-model, subwords, demo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-predictor = Predictor.load(model, device="cpu")
-encoder = predictor.model.encoder
-vocabulary = [line.split()[0] for line in open(demo, encoding="utf-8")
-              if line.strip() and not line.startswith("# id")]
-pieces = {w: len(p) for w, p in zip(vocabulary, encoder.subwords.word_pieces(vocabulary))}
-words, count = [], 0
-while count < subwords:
-    words.append(vocabulary[len(words) % len(vocabulary)])
-    count += pieces[words[-1]]
-calls = []
-encoder.transformer.register_forward_pre_hook(
-    lambda module, args, kwargs: calls.append(kwargs["input_ids"].numel()), with_kwargs=True)
-def resident_mb():
-    for line in open("/proc/self/status", encoding="ascii"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def reset_peak():
-    # Linux: the peak (VmHWM, and ru_maxrss with it) restarts from the current RSS, so the
-    # peak read afterwards is that of what follows, not of loading the model
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
-            clear.write("5")
-        return True
-    except OSError:
-        return False
-
-peak_reset = reset_peak()
-before = resident_mb()
-(labels,) = predictor.predict([words])
-print(json.dumps({
-    "words": len(words), "subwords": count, "labels": len(labels["ner"]),
-    "largest_call": max(calls), "max_tokens": predictor.params["prediction"]["max_tokens"],
-    "rss_before_mb": before,
-    "peak_reset": peak_reset,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-}))
-"""
 # Peak RSS growth allowed while predicting the 100k-subword sentence (peak during prediction
-# minus RSS just before it). Measured on the 2-core x86 machine with this child: 117 MB now,
-# most of it the CRF's per-word bookkeeping for the 37,596 words; 808 MB with the code before
-# (all 392 windows of 512 positions through the transformer in one call, and per-subword
-# Python tuples), where this test fails. Both start from about 384 MB after loading.
+# minus RSS just before it), in the benchmark's child process with its model (2 layers, hidden
+# 128, 510-subword windows: 100k subwords are 392 windows). Measured on the 2-core x86 machine:
+# 117 MB now, most of it the CRF's per-word bookkeeping for the 37,596 words; 808 MB with the
+# code before (all 392 windows of 512 positions through the transformer in one call, and
+# per-subword Python tuples), where this test fails. Both start from about 384 MB after loading.
 RSS_GROWTH_BOUND_MB = 300
-# Window 510 subwords, so 100k subwords are 392 windows; hidden 128 makes a window's
-# activations weigh what they would in a real (if small) encoder.
-CHILD_MODEL_SIZES = {
-    "hidden_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 256,
-    "max_position_embeddings": 512,
-}
+PREDICTION_MAX_TOKENS = 4096  # the default prediction.max_tokens of the archive
 
 
 @pytest.fixture(scope="module")
 def window_512_archive(tmp_path_factory):
-    """A model archive with 512-subword windows, trained one epoch on 40 demo sentences."""
-    import machamp_lite
-    from machamp_lite.testing import build_random_model
+    """The benchmark's archive: the small random BERT with 512-subword windows, trained one
+    epoch on 40 demo sentences."""
+    from benchmarks.bench_long_sentence import train_archive
 
-    folder = tmp_path_factory.mktemp("long-input")
-    model = build_random_model(folder / "hf", demo_texts(), 400, CHILD_MODEL_SIZES)
-    params = folder / "params.json"
-    params.write_text(
-        json.dumps(
-            {
-                "transformer_model": str(model),
-                "encoder": {"max_input_length": 512},
-                "training": {"num_epochs": 1},
-            }
-        ),
-        encoding="utf-8",
-    )
-    dataset = {
-        "demo": {
-            "train_data_path": str(DEMO / "multiconer_demo_train.conll"),
-            "dev_data_path": str(DEMO / "multiconer_demo_dev.conll"),
-            "word_idx": 0,
-            "max_sents": 40,
-            "max_dev_sents": 10,
-            "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
-        }
-    }
-    config = folder / "dataset.json"
-    config.write_text(json.dumps(dataset), encoding="utf-8")
-    run = machamp_lite.train([str(config)], str(params), output_dir=str(folder / "logs"))
-    return run / "model"
+    return train_archive(tmp_path_factory.mktemp("long-input"), "small", threads=1)
 
 
 @pytest.mark.slow
 def test_a_100k_subword_sentence_is_predicted_in_bounded_memory(window_512_archive):
+    from benchmarks.bench_long_sentence import CHILD
+
     command = [
         sys.executable,
         "-c",
         CHILD,
         str(window_512_archive),
+        "words",
         "100000",
         str(DEMO / "multiconer_demo_train.conll"),
+        "1",
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -368,4 +291,4 @@ def test_a_100k_subword_sentence_is_predicted_in_bounded_memory(window_512_archi
     assert measured["labels"] == measured["words"]
     growth = measured["peak_rss_mb"] - measured["rss_before_mb"]
     assert growth < RSS_GROWTH_BOUND_MB, measured
-    assert measured["largest_call"] <= measured["max_tokens"]
+    assert measured["largest_call_positions"] <= PREDICTION_MAX_TOKENS
