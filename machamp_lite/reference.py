@@ -77,7 +77,8 @@ PARAM_DESCRIPTIONS = {
     "task sets its own `dropout`.",
     "batching.batch_size": "Most sentences in a training batch.",
     "batching.max_tokens": "Most padded subword positions (sentences x longest) in a training "
-    "batch; a longer sentence gets a batch of its own.",
+    "batch; a longer sentence gets a batch of its own, whose windows go through the encoder at "
+    "most this many positions at a time.",
     "batching.sampling_smoothing": "MaChAmp's dataset smoothing: each dataset's share of an "
     "epoch's batches is proportional to size**alpha; 1.0 uses every batch of every dataset once.",
     "training.num_epochs": "Training epochs; the epoch with the best summed dev score is kept.",
@@ -107,7 +108,8 @@ PARAM_DESCRIPTIONS = {
     "training.precision": "Forward-pass precision: `fp32`, `bf16` or `fp16` (mixed precision; "
     "losses and the CRF stay in fp32).",
     "prediction.batch_size": "Most sentences in a prediction batch (dev scoring and `predict`).",
-    "prediction.max_tokens": "Most padded subword positions in a prediction batch.",
+    "prediction.max_tokens": "Most padded subword positions in a prediction batch, and in one "
+    "encoder call: a longer sentence's windows are encoded in chunks of at most this size.",
     "prediction.chunk_sentences": "Sentences that `predict` reads, predicts and writes at a time, "
     "so a file of any size is labelled in bounded memory.",
 }
