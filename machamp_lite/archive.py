@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from .config import write_json
+from .config import validate_params, write_json
 from .data.vocabulary import LabelVocabulary
-from .errors import MachampError, ModelLoadError
+from .errors import ConfigError, MachampError, ModelLoadError
 from .model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from .permissions import apply_umask
 from .registry import import_allowed_plugins
@@ -320,6 +320,12 @@ def check_sections(
     for key in ("decoder", "prediction"):
         _require(where, params.get(key), key, dict, required=False)
     _require(where, params.get("plugins"), "plugins", list, required=False)
+    # Values too, as a user's file is checked: an archive rewritten with its checksums (or by
+    # another tool) must not hand predict a zero chunk size or a negative batch.
+    try:
+        validate_params(params, str(where), required=())
+    except ConfigError as error:
+        raise ModelLoadError(f"{error}; {_DAMAGED}") from None
     where = root / "datasets.json"
     if not datasets:
         raise ModelLoadError(f"{where}: names no dataset; {_DAMAGED}")

@@ -284,8 +284,13 @@ def test_an_archive_of_format_1_loads_with_a_warning_and_can_be_upgraded(model):
             lambda v: v.pop("ner"),
             "missing required key 'ner' (the labels of task 'ner' of dataset 'small')",
         ),
+        (
+            "params.json",
+            lambda p: p["prediction"].update(chunk_sentences=0),
+            "key 'prediction.chunk_sentences' must be at least 1, got 0",
+        ),
     ],
-    ids=["params_without_encoder", "task_without_task_type", "no_vocabulary"],
+    ids=["params_without_encoder", "task_without_task_type", "no_vocabulary", "zero_chunk"],
 )
 def test_configs_without_a_required_key_name_the_file_and_key(
     model, source, tmp_path, capsys, file, change, message
