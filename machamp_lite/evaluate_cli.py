@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .data.readers import EncodingError
+from .data.readers import EncodingError, check_encoding_option
 from .errors import MachampError
 from .evaluation import (
     DEFAULT_LANGUAGE_PATTERN,
@@ -315,13 +314,7 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
         encoding=getattr(args, "encoding", "utf-8"),
         separator=getattr(args, "separator", None),
     )
-    try:
-        codecs.lookup(options["encoding"])
-    except LookupError:
-        raise EvaluateUsageError(
-            f"--encoding {options['encoding']!r}: not an encoding Python knows; e.g. utf-8, "
-            "utf-16, latin-1"
-        ) from None
+    check_encoding_option(options["encoding"], EvaluateUsageError)
     models = getattr(args, "models", None)
     names = getattr(args, "names", None)
     compare = getattr(args, "compare", False) or models is not None

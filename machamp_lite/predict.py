@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import itertools
 import logging
@@ -16,7 +15,7 @@ from tqdm import tqdm
 
 from .data.batching import make_batches
 from .data.dataset import make_reader, read_dataset_file, reader_name, task_columns
-from .data.readers import EncodingError, read_text, stream_lines
+from .data.readers import EncodingError, check_encoding_option, read_text, stream_lines
 from .data.sentence import Sentence
 from .data.tokenization import EncodedSentence
 from .data.writers import (
@@ -202,13 +201,7 @@ class Predictor:
         config's. A file that is not text in it is reported with ``--encoding`` advice."""
         config = self.dataset(dataset)
         if encoding is not None:
-            try:
-                codecs.lookup(encoding)
-            except LookupError:
-                raise ConfigError(
-                    f"--encoding {encoding!r}: not an encoding Python knows; e.g. utf-8, "
-                    "utf-16, latin-1"
-                ) from None
+            check_encoding_option(encoding, ConfigError)
             config = {**config, "encoding": encoding}
         try:
             return self._predict_file(config, input_path, output_path, labels_only, raw_text)

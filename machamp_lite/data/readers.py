@@ -238,6 +238,16 @@ def _unknown_encoding(encoding: str, path: str) -> DataError:
     return DataError(f'unknown encoding {encoding!r} in the dataset\'s "encoding" key', path)
 
 
+def check_encoding_option(encoding: str, error: type[Exception]) -> None:
+    """``--encoding NAME`` of predict and evaluate names a codec Python has; else ``error``."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise error(
+            f"--encoding {encoding!r}: not an encoding Python knows; e.g. utf-8, utf-16, latin-1"
+        ) from None
+
+
 def path_problem(path: str) -> str | None:
     """Why ``path`` cannot be read as a data file, or None when it can."""
     return paths.path_problem(path, "data file", FILE_NOT_FOUND)
