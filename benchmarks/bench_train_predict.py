@@ -411,9 +411,8 @@ def profile_steps(
     from machamp_lite.config import load_dataset_configs, load_params
     from machamp_lite.data.batching import make_batches
     from machamp_lite.model import build_model, collect_tasks
-    from machamp_lite.predict import input_length
     from machamp_lite.training.optimization import build_optimizer
-    from machamp_lite.training.trainer import build_vocabularies, read_splits
+    from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
 
     variants = variants or STEP_VARIANTS
     previous_threads = torch.get_num_threads()
@@ -430,16 +429,16 @@ def profile_steps(
     network = build_model(params, tasks, build_vocabularies(tasks, train))
     encoder = network.encoder
     split = train[0]
-    split.encoded = encoder.subwords.encode_many([s.words for s in split.sentences])
-    lengths = [input_length(encoder, e) for e in split.encoded]
+    encode_splits(encoder, [split])
+    lengths = split.lengths
     batches = make_batches(lengths, 32, 1024)
     batches.sort(key=lambda b: len(b) * max(lengths[i] for i in b))
     batch = batches[len(batches) // 2]
-    inputs = encoder.subwords.build_inputs([split.encoded[i] for i in batch], encoder.pooling)
+    inputs = encoder.collate([split.encoded[i] for i in batch], 1024)
     num_words = inputs["word_mask"].shape[1]
     gold = {
-        TASK: network.decoders[TASK].labels_to_tensor(
-            [split.targets[TASK][i] for i in batch], num_words
+        TASK: split.codecs[TASK].to_tensor(
+            network.decoders[TASK].vocabulary, [split.targets[TASK][i] for i in batch], num_words
         )
     }
     embeddings = encoder.transformer.get_input_embeddings().weight

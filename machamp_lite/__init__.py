@@ -4,7 +4,7 @@ labelling (a pluggable reimplementation of MaChAmp)."""
 from .errors import ConfigError, DataError, MachampError, ModelLoadError, RegistryError
 from .predict import Predictor
 from .registry import decoders, encoders, metrics, readers
-from .training.trainer import train
+from .training.run import train
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,6 @@ the caller allows them (``allow_plugins``, ``machamp-lite predict --plugins``)."
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -26,6 +24,19 @@ from typing import Any
 
 import torch
 
+from .archive_integrity import (
+    ARCHIVE_VERSION,
+    DAMAGED,
+    ENCODER_DIR,
+    FORMAT,
+    MANIFEST,
+    WEIGHTS,
+    file_sha256,
+    read_json_object,
+    read_manifest,
+    refuse_pickles,
+    verify_files,
+)
 from .config import validate_params, write_json
 from .data.vocabulary import LabelVocabulary
 from .errors import ConfigError, MachampError, ModelLoadError
@@ -33,21 +44,7 @@ from .model import MultiTaskModel, TaskSpec, build_model, collect_tasks
 from .permissions import apply_umask
 from .registry import import_allowed_plugins
 
-WEIGHTS = "model.safetensors"
-ENCODER_DIR = "encoder"
-MANIFEST = "archive.json"
-FORMAT = "machamp-lite"
-# 1: archive.json held only {format, version} (releases before checksums).
-# 2: archive.json lists every file with its SHA-256 and size, and what loading needs.
-ARCHIVE_VERSION = 2
-# What every archive's encoder/ folder must hold, whatever its version: without these files
-# transformers would build some other tokenizer (or none), and the labels would silently change.
-ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _RUST_IO_ERROR = re.compile(r"\(os error \d+\)$")
-_DAMAGED = "the model directory is damaged: copy it again or retrain"
-_INCOMPLETE = "the model directory is incomplete: copy it again or retrain"
 
 
 class ModelSaveError(MachampError):
@@ -132,14 +129,6 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manifest(folder: Path, params: dict[str, Any], datasets: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
 
@@ -166,143 +155,19 @@ def _manifest(folder: Path, params: dict[str, Any], datasets: dict[str, Any]) ->
 # ---- loading ----
 
 
-def refuse_pickles(path: Path) -> None:
-    for file in path.rglob("*"):
-        if file.suffix in PICKLE_SUFFIXES and file.is_file():
-            raise ModelLoadError(
-                f"{file}: model directories may not contain pickle files ({file.suffix}); "
-                "machamp-lite loads weights only from safetensors. Remove the file if you trust "
-                "the rest of the directory."
-            )
-
-
-def _read_json(path: Path, valid) -> dict[str, Any]:
-    """A JSON object of the archive whose values pass ``valid``; anything else (a missing,
-    truncated or edited file) is one ModelLoadError naming the file."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        problem = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
-        raise ModelLoadError(
-            f"{path}: {problem}; the model directory is incomplete or damaged: copy it again "
-            "or retrain"
-        ) from None
-    if not isinstance(value, dict) or not valid(value.values()):
-        raise ModelLoadError(f"{path}: not what machamp-lite writes there; {_DAMAGED}")
-    return value
-
-
-def read_manifest(root: Path) -> dict[str, Any]:
-    """archive.json, checked: its format, a version this release reads, and (version 2) a
-    well-formed file table."""
-    from . import __version__
-
-    path = root / MANIFEST
-    manifest = _read_json(path, lambda v: True)
-    version = manifest.get("version")
-    if manifest.get("format") != FORMAT or type(version) is not int or version < 1:
-        raise ModelLoadError(f"{path}: not what machamp-lite writes there; {_DAMAGED}")
-    if version > ARCHIVE_VERSION:
-        raise ModelLoadError(
-            f"{path}: archive format version {version} was written by a newer machamp-lite "
-            f"({manifest.get('written_by', 'unknown release')}); this release ({__version__}) "
-            f"reads versions 1 to {ARCHIVE_VERSION}. Upgrade machamp-lite "
-            "(pip install --upgrade machamp-lite) to load this model"
-        )
-    if version >= 2:
-        files = manifest.get("files")
-        if not isinstance(files, dict) or not all(
-            _safe_relative(name)
-            and isinstance(entry, dict)
-            and isinstance(entry.get("sha256"), str)
-            and _SHA256.fullmatch(entry["sha256"])
-            and type(entry.get("size")) is int
-            and entry["size"] >= 0
-            for name, entry in files.items()
-        ):
-            raise ModelLoadError(
-                f"{path}: its file table is not what machamp-lite writes; {_DAMAGED}"
-            )
-    return manifest
-
-
-def _safe_relative(name: Any) -> bool:
-    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
-        return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
-
-
-def verify_files(root: Path, manifest: dict[str, Any]) -> None:
-    """Every file that archive.json lists is there with its size and SHA-256, and nothing
-    unlisted is in encoder/ (a stray file there could change how the tokenizer or config loads;
-    hidden files, which transformers never reads, are ignored). Version 1 archives carry no
-    checksums: only the files the encoder needs are required."""
-    encoder_dir = root / ENCODER_DIR
-    if not encoder_dir.is_dir():
-        raise ModelLoadError(
-            f"{encoder_dir}: missing (the encoder's config.json and tokenizer); {_INCOMPLETE}"
-        )
-    if manifest["version"] == 1:
-        needed = [f"{ENCODER_DIR}/{name}" for name in ENCODER_FILES]
-        _refuse_missing(root, needed, "the tokenizer and encoder need it")
-        warnings.warn(
-            f"{root}: written by an earlier machamp-lite (archive format 1, without checksums), "
-            "so damage to its files cannot be detected; machamp_lite.archive.upgrade_archive "
-            "adds them",
-            stacklevel=3,
-        )
-        return
-    files: dict[str, dict[str, Any]] = manifest["files"]
-    required = [WEIGHTS, "params.json", "datasets.json", "vocabularies.json"]
-    required += [f"{ENCODER_DIR}/{name}" for name in ENCODER_FILES]
-    absent = [name for name in required if name not in files]
-    if absent:
-        raise ModelLoadError(
-            f"{root / MANIFEST}: does not list {absent[0]}, which every model needs; {_DAMAGED}"
-        )
-    _refuse_missing(root, list(files), "archive.json lists it")
-    for name in sorted(p.relative_to(root).as_posix() for p in encoder_dir.rglob("*")):
-        hidden = any(part.startswith(".") for part in name.split("/"))
-        if name not in files and not hidden and (root / name).is_file():
-            raise ModelLoadError(
-                f"{root / name}: not part of the model as saved (archive.json does not list "
-                "it), and a file in encoder/ can change how the tokenizer or config loads; "
-                "remove it, or copy the model directory again"
-            )
-    # Sizes first (free), then the checksums (reading every byte: measured 0.39 s for the
-    # 470 MB of multilingual-e5-small's weights, from the page cache, on one core).
-    for check in ("size", "sha256"):
-        for name, entry in files.items():
-            file = root / name
-            actual = file.stat().st_size if check == "size" else file_sha256(file)
-            if actual != entry[check]:
-                what = "size" if check == "size" else "SHA-256"
-                raise ModelLoadError(
-                    f"{file}: changed since the model was saved (its {what} differs from the "
-                    f"one in archive.json); {_DAMAGED}"
-                )
-
-
-def _refuse_missing(root: Path, names: list[str], why: str) -> None:
-    missing = [name for name in names if not (root / name).is_file()]
-    if missing:
-        more = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
-        raise ModelLoadError(f"{root / missing[0]}: missing ({why}){more}; {_INCOMPLETE}")
-
-
 def _require(path: Path, value: Any, key: str, kind: type, required: bool = True) -> None:
     """``value`` (found under ``key`` in the file ``path``) is of ``kind``; else one error
     naming the file and the key."""
     names = {dict: "an object", list: "a list", str: "a string"}
     if value is None:
         if required:
-            raise ModelLoadError(f"{path}: missing required key {key!r}; {_DAMAGED}")
+            raise ModelLoadError(f"{path}: missing required key {key!r}; {DAMAGED}")
         return
     if not isinstance(value, kind) or (
         kind is list and not all(isinstance(item, str) for item in value)
     ):
         wanted = "a list of strings" if kind is list else names[kind]
-        raise ModelLoadError(f"{path}: key {key!r} should be {wanted}; {_DAMAGED}")
+        raise ModelLoadError(f"{path}: key {key!r} should be {wanted}; {DAMAGED}")
 
 
 def check_sections(
@@ -325,22 +190,22 @@ def check_sections(
     try:
         validate_params(params, str(where), required=())
     except ConfigError as error:
-        raise ModelLoadError(f"{error}; {_DAMAGED}") from None
+        raise ModelLoadError(f"{error}; {DAMAGED}") from None
     where = root / "datasets.json"
     if not datasets:
-        raise ModelLoadError(f"{where}: names no dataset; {_DAMAGED}")
+        raise ModelLoadError(f"{where}: names no dataset; {DAMAGED}")
     for name, dataset in datasets.items():
         _require(where, dataset.get("plugins"), f"{name}.plugins", list, required=False)
         _require(where, dataset.get("tasks"), f"{name}.tasks", dict)
         if not dataset["tasks"]:
-            raise ModelLoadError(f"{where}: key '{name}.tasks' names no task; {_DAMAGED}")
+            raise ModelLoadError(f"{where}: key '{name}.tasks' names no task; {DAMAGED}")
         for task, settings in dataset["tasks"].items():
             _require(where, settings, f"{name}.tasks.{task}", dict)
             _require(where, settings.get("task_type"), f"{name}.tasks.{task}.task_type", str)
             if task not in vocabularies:
                 raise ModelLoadError(
                     f"{root / 'vocabularies.json'}: missing required key {task!r} (the labels "
-                    f"of task {task!r} of dataset {name!r}); {_DAMAGED}"
+                    f"of task {task!r} of dataset {name!r}); {DAMAGED}"
                 )
 
 
@@ -367,11 +232,11 @@ def _load_encoder_files(encoder_dir: Path):
     except Exception as error:  # transformers raises OSError, ValueError, ... for bad files
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ModelLoadError(
-            f"{encoder_dir}: cannot load the encoder's config or tokenizer ({reason}); {_DAMAGED}"
+            f"{encoder_dir}: cannot load the encoder's config or tokenizer ({reason}); {DAMAGED}"
         ) from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(
-            f"{encoder_dir}: the tokenizer is not a fast tokenizer (tokenizer.json); {_DAMAGED}"
+            f"{encoder_dir}: the tokenizer is not a fast tokenizer (tokenizer.json); {DAMAGED}"
         )
     return tokenizer, config
 
@@ -395,14 +260,14 @@ def load_archive(
         )
     refuse_pickles(root)
     verify_files(root, read_manifest(root))
-    params = _read_json(root / "params.json", lambda v: True)
-    datasets = _read_json(
+    params = read_json_object(root / "params.json", lambda v: True)
+    datasets = read_json_object(
         root / "datasets.json",
         lambda v: all(isinstance(d, dict) and {"name", "source", "tasks"} <= set(d) for d in v),
     )
     vocabularies = {
         task: LabelVocabulary(labels)
-        for task, labels in _read_json(
+        for task, labels in read_json_object(
             root / "vocabularies.json",
             lambda v: all(isinstance(x, list) and all(isinstance(y, str) for y in x) for x in v),
         ).items()

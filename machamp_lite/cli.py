@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--parameters_config",
         default=None,
         metavar="CONFIG",
-        help="merged over param_configs/params.json (the defaults)",
+        help="merged over the defaults (machamp_lite/default_params.json, listed in "
+        "docs/configuration.md)",
     )
     train.add_argument("--name", default=None, help="run name (folder under --output_dir)")
     train.add_argument("--output_dir", default="logs")
@@ -140,7 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     components = commands.add_parser(
         "components", help="list registered readers, encoders, decoders, metrics"
     )
-    components.add_argument("--json", action="store_true", help="print JSON instead of text")
+    components.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text: each argument with its type, the JSON types a config "
+        "may give it, and its default",
+    )
     add_plugins_argument(components, "import these modules first")
     return parser
 
@@ -191,7 +197,7 @@ def launch_torchrun(args) -> int:
 
 
 def run_train(args) -> None:
-    from .training.trainer import train
+    from .training.run import train
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         code = launch_torchrun(args)

@@ -9,14 +9,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .data.readers import EncodingError, check_encoding_option
+from .data.text import EncodingError, check_encoding_option
 from .errors import MachampError
-from .evaluation import (
+from .evaluation import evaluate_by_language, evaluate_compare, evaluate_pairs
+from .evaluation_files import SEPARATORS
+from .evaluation_languages import (
     DEFAULT_LANGUAGE_PATTERN,
-    SEPARATORS,
-    evaluate_by_language,
-    evaluate_compare,
-    evaluate_pairs,
     find_language_files,
     language_map_from_files,
     language_of_path,
@@ -68,7 +66,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--word_column",
         type=int,
         default=None,
-        help="field holding the tokens (default 0; 1, the FORM, for .conllu)",
+        help="field holding the tokens (default 0; 1, the FORM, for CoNLL-U)",
     )
     parser.add_argument("--scheme", default="iob", choices=["iob", "bioes", "bilou"])
     parser.add_argument(
@@ -82,8 +80,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help='columns separated by any run of spaces and tabs ("whitespace") or by single tabs '
         '("tab"), as the dataset key of train and predict (default: "tab" when the first token '
-        'lines all have the same number of tab-separated fields, else "whitespace"; .conllu '
-        "files are always tab-separated)",
+        'lines all have the same number of tab-separated fields, else "whitespace"; CoNLL-U '
+        "files, by their .conllu suffix or their content, are always tab-separated)",
     )
     parser.add_argument(
         "--names", nargs="+", metavar="NAME", default=None, help="row names, one per file pair"

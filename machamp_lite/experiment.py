@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import check_run_name, load_params
+from .config import Problems, check_run_name, load_dataset_configs, load_params, split_overrides
 from .errors import ConfigError, MachampError, Terminated
 from .training.checkpoint import latest_checkpoint
 
@@ -71,14 +71,10 @@ def run_grid(
 ) -> Path:
     """Run every (parameter config, seed) that is not finished yet, then write the tables.
     ``allow_plugins``: the plugin modules the configs may import (``--plugins``)."""
-    from .training.trainer import _is_dataset_override
-
     check_run_name(name)
     root = Path(output_dir) / name
     runs = plan(params_paths, seeds, root)
-    param_overrides = [o for o in overrides or [] if not _is_dataset_override(o, dataset_configs)]
-    for params_path in params_paths:  # validate every config before hours of training
-        load_params(params_path, param_overrides)
+    check_grid_configs(dataset_configs, params_paths, overrides or [], data_dir)
     for run in runs:
         state = run_state(run)
         print(f"[{run.label}] {state}", flush=True)
@@ -102,6 +98,23 @@ def run_grid(
         }
         _train_in_fresh_process(run, arguments, device, threads)
     return write_tables(root, runs)
+
+
+def check_grid_configs(
+    dataset_configs: list[str], params_paths: list[str], overrides: list[str], data_dir: str | None
+) -> None:
+    """Every parameter config and the dataset configs, checked before hours of training: a
+    mistake in the last config of the grid would otherwise surface when the first runs are
+    done. All problems of all files come out in one error."""
+    param_overrides, _ = split_overrides(overrides, dataset_configs)
+    problems = Problems()
+    plugins: list[str] = []
+    for params_path in params_paths:
+        with problems.catch():
+            plugins += load_params(params_path, param_overrides)["plugins"]
+    with problems.catch():
+        load_dataset_configs(dataset_configs, data_dir, overrides, plugins=plugins)
+    problems.raise_if_any()
 
 
 def _train_in_fresh_process(
@@ -141,7 +154,7 @@ def _train_in_fresh_process(
 
 def _train_child(arguments: dict[str, Any]) -> None:
     """The body of a run's process: errors the user can fix end as one line, as in the CLI."""
-    from .training.trainer import train
+    from .training.run import train
 
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -8,7 +8,7 @@ gets one error saying which limit was hit and how to raise it.
 
 This file runs as a script (``python jsonnet_sandbox.py``) so the child imports nothing but
 the standard library and ``_jsonnet``; it must not import machamp_lite. The parent side is
-``evaluate`` below, used by ``machamp_lite.config.load_config_file``.
+``evaluate`` below, used by ``machamp_lite.config_files.load_config_file``.
 """
 
 from __future__ import annotations

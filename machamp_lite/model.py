@@ -15,9 +15,6 @@ from .decoders.base import Decoder
 from .errors import ConfigError
 from .registry import check_arguments, decoders, encoders
 
-# Keys of a task entry that the library reads; every other key is a decoder argument.
-TASK_LIBRARY_KEYS = TASK_KEYS
-
 
 @dataclass
 class TaskSpec:
@@ -38,7 +35,7 @@ def collect_tasks(datasets: dict[str, dict[str, Any]]) -> dict[str, TaskSpec]:
         for name, task in dataset["tasks"].items():
             where = f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}"
             decoder_class = decoders.get(task["task_type"], where=where)
-            args = {k: v for k, v in task.items() if k not in TASK_LIBRARY_KEYS}
+            args = {k: v for k, v in task.items() if k not in TASK_KEYS}
             check_arguments(
                 decoder_class, args, where, provided_by_caller=("input_dim", "vocabulary")
             )

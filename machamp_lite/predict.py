@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,27 +13,22 @@ import torch
 from tqdm import tqdm
 
 from .data.batching import make_batches
-from .data.dataset import make_reader, read_dataset_file, reader_name, task_columns
-from .data.readers import EncodingError, check_encoding_option, read_text, stream_lines
+from .data.dataset import make_reader, read_dataset_file, task_columns
 from .data.sentence import Sentence
+from .data.text import EncodingError, check_encoding_option, stream_lines
 from .data.tokenization import EncodedSentence
 from .data.writers import (
     check_not_input,
-    write_in_place,
-    write_in_place_streaming,
     write_labels_only,
+    write_predictions,
+    write_predictions_streaming,
     write_token_label,
 )
+from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
 
 logger = logging.getLogger(__name__)
-
-
-def input_length(encoder, sentence: EncodedSentence) -> int:
-    """Padded model positions a sentence needs (the windows it is read from), for max_tokens
-    budgets."""
-    return encoder.subwords.input_length(sentence, encoder.pooling)
 
 
 def move(inputs: dict, device: torch.device) -> dict:
@@ -60,20 +54,19 @@ def predict_encoded(
     model.eval()
     device = torch.device(device)
     encoder = model.encoder
-    lengths = [input_length(encoder, e) for e in encoded]
+    lengths = [encoder.input_length(e) for e in encoded]
     results: dict[str, list[Any]] = {t: [None] * len(encoded) for t in tasks}
     for batch in make_batches(lengths, batch_size, max_tokens):
-        inputs = encoder.subwords.build_inputs([encoded[i] for i in batch], encoder.pooling)
         # A sentence longer than max_tokens is a batch of its own; the encoder then runs its
         # windows in chunks within the same budget.
-        inputs["max_tokens"] = max_tokens
+        inputs = encoder.collate([encoded[i] for i in batch], max_tokens)
         predicted = model.predict(move(inputs, device), tasks)
         for task, values in predicted.items():
             for index, value in zip(batch, values):
                 results[task][index] = value
     if words is not None:
         for task in tasks:
-            restore = model.decoders[task].targets_to_labels
+            restore = model.decoders[task].codec.targets_to_labels
             results[task] = [restore(list(w), r) for w, r in zip(words, results[task])]
     return results
 
@@ -95,13 +88,7 @@ class Predictor:
         ``allow_plugins`` lists them (or they are imported already): importing runs code."""
         from .archive import load_archive
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            kind = torch.device(device).type
-        except RuntimeError:
-            raise ConfigError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        device = str(resolve_device(device))
         model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
         return cls(model, params, datasets, device)
 
@@ -128,7 +115,7 @@ class Predictor:
         config = self.dataset(dataset)
         tasks = list(config["tasks"])
         words = [list(s) for s in sentences]
-        encoded = self.model.encoder.subwords.encode_many(words)
+        encoded = self.model.encoder.encode_many(words)
         predicted = predict_encoded(
             self.model, encoded, tasks, *self._batch_settings(), self.device, words
         )
@@ -136,7 +123,7 @@ class Predictor:
 
     def predict_sentences(self, sentences: Sequence[Sentence], tasks: Sequence[str]) -> dict:
         words = [s.words for s in sentences]
-        encoded = self.model.encoder.subwords.encode_many(words)
+        encoded = self.model.encoder.encode_many(words)
         return predict_encoded(
             self.model, encoded, tasks, *self._batch_settings(), self.device, words
         )
@@ -147,18 +134,13 @@ class Predictor:
         input_path: str,
         output_path: str,
         tasks: list[str],
+        sentences: Iterator[Sentence],
         labels_only: bool,
         raw_text: bool,
     ) -> int:
-        """Read, predict and write in chunks of ``prediction.chunk_sentences`` sentences, so a
+        """Predict and write ``sentences`` in chunks of ``prediction.chunk_sentences``, so a
         file of any size is labelled in bounded memory; the output appears atomically at the
         end. Returns the number of sentences."""
-        encoding = config.get("encoding", "utf-8")
-        if raw_text:
-            sentences = iter_raw_text(input_path, encoding)
-        else:
-            reader = make_reader(config, input_path)
-            sentences = reader.iter_read(input_path, task_columns(config), require_labels=False)
         size = int(self.params.get("prediction", {}).get("chunk_sentences", 4096))
         progress = tqdm(desc=Path(input_path).name, unit=" sentences", disable=None)
         count = 0
@@ -180,9 +162,7 @@ class Predictor:
                     left, right = itertools.tee(pairs)
                     write_token_label(output_path, (s for s, _ in left), (lab for _, lab in right))
             else:
-                columns = {c.name: c.column_idx for c in task_columns(config)}
-                settings = writer_settings(config, input_path)
-                write_in_place_streaming(input_path, output_path, chunks(), columns, **settings)
+                write_predictions_streaming(config, input_path, output_path, chunks())
         finally:
             progress.close()
         return count
@@ -220,16 +200,21 @@ class Predictor:
             raise DataError("is a directory; give the output a file name", output_path)
         if Path(output_path).exists():
             check_not_input(input_path, output_path)
-        token_tasks = [c.name for c in task_columns(config) if c.level == "token"]
+        columns = task_columns(config)
+        token_tasks = [c.name for c in columns if c.level == "token"]
         tasks = list(config["tasks"])
-        if (
-            token_tasks
-            and token_tasks == tasks
-            and (raw_text or reader_name(config, input_path) == "column")
-        ):
-            return self._predict_file_streaming(
-                config, input_path, output_path, tasks, labels_only, raw_text
-            )
+        if token_tasks and token_tasks == tasks:
+            # Streamed when the input is read as it is consumed: raw text, or a reader that
+            # streams; other readers read the whole file.
+            if raw_text:
+                stream = iter_raw_text(input_path, config.get("encoding", "utf-8"))
+            else:
+                reader = make_reader(config, input_path)
+                stream = reader.iter_read(input_path, columns, False) if reader.streams else None
+            if stream is not None:
+                return self._predict_file_streaming(
+                    config, input_path, output_path, tasks, stream, labels_only, raw_text
+                )
         sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
         predicted = self.predict_sentences(sentences, tasks)
         if raw_text or labels_only:
@@ -238,28 +223,7 @@ class Predictor:
             writer = write_token_label if raw_text else write_labels_only
             writer(output_path, sentences, predicted[token_tasks[0]])
         else:
-            columns = {c.name: c.column_idx for c in task_columns(config)}
-            labels = {t: predicted[t] for t in token_tasks}
-            sentence_tasks = [t for t in tasks if t not in token_tasks]
-            if sentence_tasks:
-                # A sentence-level label goes into its column on the sentence's first line.
-                sentences = [
-                    dataclasses.replace(s, line_numbers=s.line_numbers[:1]) for s in sentences
-                ]
-                labels = {t: [[value] for value in predicted[t]] for t in sentence_tasks}
-                if token_tasks:
-                    raise ConfigError(
-                        "predicting token-level and sentence-level tasks into one file is not "
-                        "supported; train them as separate datasets"
-                    )
-            write_in_place(
-                input_path,
-                output_path,
-                sentences,
-                labels,
-                columns,
-                **writer_settings(config, input_path),
-            )
+            write_predictions(config, input_path, output_path, sentences, predicted)
         return len(sentences)
 
 
@@ -273,34 +237,3 @@ def iter_raw_text(path: str, encoding: str = "utf-8") -> Iterator[Sentence]:
             yield Sentence(words, {}, path, [number] * len(words))
     if not found:
         raise DataError("no sentences found", path)
-
-
-def writer_settings(config: dict, path: str) -> dict:
-    """How predictions go back into a file read with this dataset config's reader."""
-    settings = {
-        "separator": config.get("separator", "whitespace"),
-        "encoding": config.get("encoding", "utf-8"),
-        "word_idx": config.get("word_idx", 0),
-        "pad": "",
-    }
-    name = reader_name(config, path)
-    if name == "conllu":
-        # CoNLL-U columns are tab-separated, a FORM may hold spaces, and a short line gets "_"
-        # in the columns it lacks.
-        settings.update(separator="tab", word_idx=settings["word_idx"] or 1, pad="_")
-    elif name == "sentence_tsv":
-        settings["separator"] = "tab"  # one instance per line, tab-separated columns
-    return settings
-
-
-def read_raw_text(path: str, encoding: str = "utf-8") -> list[Sentence]:
-    """Plain text, one sentence per line, split on whitespace; blank lines are skipped."""
-    text = read_text(path, encoding)
-    sentences = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        words = line.split()
-        if words:
-            sentences.append(Sentence(words, {}, path, [number] * len(words)))
-    if not sentences:
-        raise DataError("no sentences found", path)
-    return sentences

@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import config
-from .config import DATASET_DEFAULTS, DATASET_KEYS, DEFAULT_PARAMS_PATH, TASK_KEYS
+from .config import DATASET_DEFAULTS, DATASET_KEYS, TASK_KEYS, default_params
 from .registry import Registry, decoders, describe_parameters, encoders, metrics, readers
 
 REGENERATE = "python -m machamp_lite.reference > docs/configuration.md"
 
-# One line per key of a dataset config (config.py: DATASET_KEYS).
+# One line per key of a dataset config (config_datasets.py: DATASET_KEYS).
 DATASET_DESCRIPTIONS = {
     "train_data_path": "Training file, or a list of files read as their union. Relative paths "
     "resolve against `--data_dir`, else `$MACHAMP_DATA_DIR`, else the working directory.",
@@ -25,7 +25,8 @@ DATASET_DESCRIPTIONS = {
     "tasks": "The dataset's tasks: `{task name: task config}` (see Task keys). Datasets that "
     "share a task name share its decoder.",
     "reader": "A registered reader (see Readers). Unset: `conllu` for `.conllu` files, "
-    "`sentence_tsv` when every task is sentence-level, else `column`.",
+    "`sentence_tsv` when every task is sentence-level, `conllu` for a file whose content is "
+    "CoNLL-U (ten tab-separated columns, words numbered from 1), else `column`.",
     "separator": '`"whitespace"` (any run of spaces or tabs) or `"tab"` (fields may hold spaces).',
     "encoding": "Text encoding of the files, e.g. `latin-1`; a UTF-8 byte-order mark is dropped.",
     "comment_regex": "Lines matching it before a sentence are comments, kept in the output. "
@@ -38,12 +39,12 @@ DATASET_DESCRIPTIONS = {
     "words. Unset: the reader's default `[0]`.",
 }
 
-# One line per key of a task config that the library reads (config.py: TASK_KEYS).
+# One line per key of a task config that the library reads (config_datasets.py: TASK_KEYS).
 TASK_DESCRIPTIONS = {
     "task_type": "A registered decoder (see Decoders), e.g. `seq`, `seq_bio`, `classification`.",
     "column_idx": "Column of the label; negative counts from the end of the line (-1: last).",
     "metric": "A registered metric (see Metrics) whose `score` counts for model selection. "
-    "Unset: the decoder's default metric.",
+    "Unset: the decoder's default metric. An unknown name fails when the config is read.",
     "loss_weight": "Factor of this task's loss in the summed loss (default 1.0); a finite number "
     "of at least 0.",
     "allow_negative_loss_weight": "Set to `true` to allow a negative `loss_weight` (gradient "
@@ -168,7 +169,7 @@ def describe_component(kind: str, name: str, component: Any) -> dict[str, Any]:
         "summary": _summary(component),
     }
     if kind == "decoder":
-        row["level"] = getattr(component, "level", "token")
+        row["level"] = component.codec.level
         row["default_metric"] = getattr(component, "default_metric", None)
     row["parameters"] = [
         {**p, "set_by": _set_by(kind, p["name"]).replace("`", "")}
@@ -247,10 +248,6 @@ def _json_type(value: Any) -> str:
     )
 
 
-def default_params() -> dict[str, Any]:
-    return json.loads(DEFAULT_PARAMS_PATH.read_text(encoding="utf-8"))
-
-
 def missing_descriptions() -> dict[str, list[str]]:
     """Keys without a description (and descriptions of keys that no longer exist)."""
     params = [key for key, _, _ in flatten_params(default_params())]
@@ -267,7 +264,7 @@ def missing_descriptions() -> dict[str, list[str]]:
 
 
 def _limits(dotted: str) -> str:
-    """The bounds that config.py checks for a numeric key, as ``, integer >= 1`` or
+    """The bounds that config_checks.py checks for a numeric key, as ``, integer >= 1`` or
     ``, in [0, 1)``."""
     limits = config.PARAM_LIMITS.get(dotted)
     return f", {limits.notation()}" if limits is not None else ""
@@ -309,14 +306,15 @@ def generate_reference() -> str:
         f"     {REGENERATE} -->",
         "",
         "Generated from the code by `python -m machamp_lite.reference`: the dataset keys from "
-        "`machamp_lite/config.py`, the parameter keys and defaults from "
+        "`machamp_lite/config_datasets.py`, the parameter keys and defaults from "
         "`machamp_lite/default_params.json`, and every built-in component's arguments from its "
         "signature. `machamp-lite components` prints the same component list, plugins "
         "included (`--json` for a machine-readable one).",
         "",
         "Both kinds of config are JSON or jsonnet (comments, trailing commas, variables, imports "
         "from the config's own folder). Unknown keys and wrong types fail before anything is "
-        "built, with the file and the key in the message.",
+        "built, with the file and the key in the message; a config with several mistakes "
+        "fails with one error that lists them all, one line each.",
         "",
         "- [Dataset configs](#dataset-configs)",
         "- [Task keys](#task-keys)",
@@ -344,7 +342,8 @@ def generate_reference() -> str:
         "Each entry of a dataset's `tasks` is `{task name: task config}`. The library reads the "
         "keys below; every other key is passed to the decoder's constructor (see the task "
         "type's arguments under [Decoders](#decoders)), and a key the decoder does not accept "
-        "is an error.",
+        "is an error. A value must have the argument's annotated type: an integer is a "
+        'number, `true` is not, and `"0.1"` is a string, not a number.',
         "",
         "| key | description |",
         "| --- | --- |",

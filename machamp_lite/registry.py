@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .argument_types import (
+    ANY,
+    argument_annotations,
+    constructor,
+    describe,
+    fits,
+    json_types,
+)
+from .config_checks import (
+    Problems,
+    component_limits,
+    is_number,
+    limits_problem,
+    shown,
+    value_problem,
+)
 from .errors import ConfigError, MachampError, RegistryError
 
 PLUGIN_ENTRY_POINT_GROUP = "machamp_lite.plugins"
@@ -75,67 +92,87 @@ def check_arguments(
     given: Mapping[str, Any],
     where: str,
     provided_by_caller: Iterable[str] = (),
+    problems: Problems | None = None,
 ) -> None:
-    """Fail with the key and the config location when ``given`` does not fit the signature.
+    """Check ``given`` against the signature: no unknown key, no missing one, every value of
+    the annotated type and within the component's limits. Each problem names ``where`` (file,
+    dataset, task) and the key, and all of them are noted in ``problems``; without one, they
+    are raised together as one error.
 
     ``provided_by_caller`` names the arguments that the library passes itself (for example the
     input dimension of a decoder), so they count neither as unknown nor as missing.
     """
-    target = component.__init__ if inspect.isclass(component) else component
-    signature = inspect.signature(target)
+    own = problems is None
+    problems = Problems() if problems is None else problems
     params = {
         n: p
-        for n, p in signature.parameters.items()
+        for n, p in inspect.signature(constructor(component)).parameters.items()
         if n != "self" and p.kind not in (p.VAR_POSITIONAL,)
     }
+    caller = set(provided_by_caller)
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    supplied = set(given) | set(provided_by_caller)
     if not accepts_any:
-        unknown = sorted(set(given) - set(params))
-        if unknown:
-            allowed = sorted(n for n, p in params.items() if p.kind != p.VAR_KEYWORD)
-            allowed = [n for n in allowed if n not in set(provided_by_caller)]
-            raise ConfigError(
-                f"{where}: unknown key {unknown[0]!r} for "
-                f"{getattr(component, '__name__', component)}"
+        allowed = sorted(n for n, p in params.items() if p.kind != p.VAR_KEYWORD)
+        allowed = [n for n in allowed if n not in caller]
+        for key in sorted(set(given) - set(params)):
+            problems.add(
+                f"{where}: unknown key {key!r} for {getattr(component, '__name__', component)}"
                 f"; expected one of: {', '.join(allowed)}"
             )
-    missing = sorted(
-        n
-        for n, p in params.items()
-        if p.default is p.empty and p.kind != p.VAR_KEYWORD and n not in supplied
-    )
-    if missing:
-        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
-    check_argument_values(component, given, params, where)
+    for name, param in params.items():
+        required = param.default is param.empty and param.kind != param.VAR_KEYWORD
+        if required and name not in given and name not in caller:
+            problems.add(f"{where}: missing required key {name!r}")
+    for problem in argument_value_problems(component, given, params):
+        problems.add(f"{where}: {problem}")
+    if own:
+        problems.raise_if_any()
 
 
-def check_argument_values(
+def argument_value_problems(
     component: Callable[..., Any],
     given: Mapping[str, Any],
-    params: Mapping[str, inspect.Parameter],
-    where: str,
-) -> None:
-    """Numbers and booleans against the type of the argument's default, and numbers against
-    the component's ``argument_limits`` (``{"threshold": Range(0, 1, True, True)}``) or the
-    library's limits for common names (``dropout``, ``*_dim``), before anything is built."""
-    from .config import check_value, component_limits
-
+    params: Mapping[str, inspect.Parameter] | None = None,
+) -> list[str]:
+    """Why values do not fit their arguments: the type from the constructor's annotation
+    (``argument_types``), else from the default's type; then numbers against the component's
+    ``argument_limits`` (``{"threshold": Range(0, 1, True, True)}``) or the library's limits
+    for common names (``dropout``), and every number must be finite."""
+    if params is None:
+        params = inspect.signature(constructor(component)).parameters
+    annotations = argument_annotations(component)
     limits = component_limits(component)
+    found = []
     for name, value in given.items():
         param = params.get(name)
-        default = None if param is None or param.default is param.empty else param.default
-        if isinstance(default, (bool, int, float)) or name in limits:
-            if value is None and default is None:
-                continue
-            check_value(value, default, name, where, limits)
+        if param is None or param.kind == param.VAR_KEYWORD:
+            continue  # unknown keys are reported by name, and **kwargs take anything
+        default = None if param.default is param.empty else param.default
+        if value is None and default is None:
+            continue  # ``x: float = None``: null is the default itself
+        expected = describe(annotations.get(name, ANY))
+        problem = None
+        if expected and not fits(value, annotations[name]):
+            like = f" (like the default {shown(default)})" if default is not None else ""
+            problem = f"key {name!r} must be {expected}{like}, got {shown(value)}"
+        elif expected and is_number(value):
+            problem = limits_problem(value, name, limits)
+        elif not expected and (isinstance(default, (bool, int, float)) or name in limits):
+            problem = value_problem(value, default, name, limits)
+        if problem:
+            found.append(problem)
+    return found
 
 
-def describe_parameters(component: Callable[..., Any]) -> list[dict[str, str]]:
-    """Name, type and default of each constructor argument, for listings and docs."""
-    target = component.__init__ if inspect.isclass(component) else component
+def describe_parameters(component: Callable[..., Any]) -> list[dict[str, Any]]:
+    """Each constructor argument for listings and docs: ``name``, ``type`` (the annotation as
+    written) and ``default`` (its repr, or "(required)"), as text for people; and for programs
+    ``required``, ``json_types`` (the JSON Schema types a config may give, empty for any),
+    ``accepts`` (the same in the words of an error message) and ``default_value`` (the
+    default as JSON, absent when it has no JSON form)."""
+    annotations = argument_annotations(component)
     rows = []
-    for name, param in inspect.signature(target).parameters.items():
+    for name, param in inspect.signature(constructor(component)).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = param.annotation
@@ -147,9 +184,32 @@ def describe_parameters(component: Callable[..., Any]) -> list[dict[str, str]]:
             type_name = annotation.__name__
         else:  # ``Optional[int]``, ``Sequence[int]``, ``int | None``: in full, not ``Optional``
             type_name = inspect.formatannotation(annotation).replace("collections.abc.", "")
-        default = "(required)" if param.default is param.empty else repr(param.default)
-        rows.append({"name": name, "type": type_name, "default": default})
+        required = param.default is param.empty
+        row: dict[str, Any] = {
+            "name": name,
+            "type": type_name,
+            "default": "(required)" if required else repr(param.default),
+            "required": required,
+            "json_types": json_types(annotations.get(name, ANY)),
+            "accepts": describe(annotations.get(name, ANY)),
+        }
+        if not required and _is_json(param.default):
+            row["default_value"] = (
+                list(param.default) if isinstance(param.default, tuple) else param.default
+            )
+        rows.append(row)
     return rows
+
+
+def _is_json(value: Any) -> bool:
+    """Whether a default has a JSON form (a tuple default is a JSON list)."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int, str))
 
 
 readers = Registry("reader")

@@ -76,12 +76,51 @@ def test_plugins_option_imports_modules_first(capsys, tmp_path, monkeypatch, iso
     row = next(row for row in listing["decoders"] if row["name"] == "listed_plugin_seq")
     assert row["class"] == "mlite_components_plugin.ListedPluginTagger"
     assert row["summary"] == "A tagger from outside the package."
-    assert {"name": "beam", "type": "int", "default": "4", "set_by": "task key beam"} in row[
-        "parameters"
-    ]
+    beam = next(p for p in row["parameters"] if p["name"] == "beam")
+    assert beam == {
+        "name": "beam",
+        "type": "int",
+        "default": "4",
+        "required": False,
+        "json_types": ["integer"],
+        "accepts": "an integer",
+        "default_value": 4,
+        "set_by": "task key beam",
+    }
 
 
 def test_a_missing_plugin_module_is_one_error_line(capsys, isolated_registries):
     assert main(["components", "--plugins", "mlite_no_such_module"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --plugins: cannot import plugin module 'mlite_no_such_module'")
+
+
+def test_json_gives_each_arguments_json_types_and_default_value(capsys):
+    listing = json.loads(run(capsys, "--json"))
+
+    def arguments(kind: str, name: str) -> dict:
+        row = next(row for row in listing[kind] if row["name"] == name)
+        return {p["name"]: p for p in row["parameters"]}
+
+    dependency = arguments("decoders", "dependency")
+    assert dependency["arc_dim"]["json_types"] == ["integer"]
+    assert dependency["arc_dim"]["default_value"] == 256
+    assert dependency["single_root"]["json_types"] == ["boolean"]
+    assert dependency["dropout"]["accepts"] == "a number"
+    assert dependency["input_dim"]["required"] and "default_value" not in dependency["input_dim"]
+    column = arguments("readers", "column")
+    assert column["comment_regex"]["json_types"] == ["string", "null"]
+    assert column["comment_regex"]["default_value"] is None
+    tsv = arguments("readers", "sentence_tsv")
+    assert tsv["sent_idxs"]["json_types"] == ["array"]
+    assert tsv["sent_idxs"]["accepts"] == "a list of integers"
+    assert tsv["sent_idxs"]["default_value"] == [0]
+    encoder = arguments("encoders", "transformer")
+    assert encoder["max_input_length"]["json_types"] == ["integer"]
+    assert encoder["tokenizer"]["json_types"] == []  # passed by machamp-lite, any type
+    for rows in listing.values():
+        for row in rows:
+            for parameter in row["parameters"]:
+                assert {"name", "type", "default", "set_by", "required", "json_types"} <= set(
+                    parameter
+                )

@@ -9,13 +9,17 @@ import pytest
 
 from machamp_lite.config import (
     DATA_DIR_ENV,
+    DATASET_KEYS,
     DEFAULT_PARAMS_PATH,
+    check_task_components,
     deep_merge,
     load_config_file,
+    load_configs,
     load_dataset_configs,
     load_params,
     parse_override,
     resolve_data_path,
+    split_overrides,
 )
 from machamp_lite.errors import ConfigError
 
@@ -396,3 +400,185 @@ def test_paper_configs_have_the_papers_encoders_learning_rates_and_full_fine_tun
         assert params["training"]["optimizer"]["lr"] == lr, name
         assert params["training"]["num_epochs"] == 20, name
         assert params["encoder"]["freeze_embeddings"] is False, name
+
+
+# ---- where each --override goes ----
+
+
+def test_split_overrides_sends_keys_that_start_with_a_dataset_name_to_the_datasets(tmp_path):
+    path = dataset_file(tmp_path)
+    missing = str(tmp_path / "missing.json")  # unreadable files add no names; loading says why
+    overrides = ["demo.max_sents=10", "training.num_epochs=2", "demos.x=1", "demo.tasks.ner.a=1"]
+    params, datasets = split_overrides(overrides, [str(path), missing])
+    assert params == ["training.num_epochs=2", "demos.x=1"]
+    assert datasets == ["demo.max_sents=10", "demo.tasks.ner.a=1"]
+    assert split_overrides([], [missing]) == ([], [])
+
+
+def test_dataset_configs_take_every_override_or_only_the_dataset_ones_alike(tmp_path):
+    path = dataset_file(tmp_path)
+    overrides = ["demo.max_sents=10", "training.num_epochs=2"]
+    _, only_datasets = split_overrides(overrides, [str(path)])
+    every = load_dataset_configs([str(path)], overrides=overrides)
+    assert every == load_dataset_configs([str(path)], overrides=only_datasets)
+    assert every["demo"]["max_sents"] == 10
+
+
+def test_an_override_that_names_only_a_dataset_is_refused(tmp_path):
+    path = dataset_file(tmp_path)
+    with pytest.raises(ConfigError, match=r"--override 'demo=5': 'demo' is a dataset; set one"):
+        load_dataset_configs([str(path)], overrides=["demo=5"])
+
+
+# ---- several mistakes, one error ----
+
+
+def problem_lines(error: ConfigError) -> list[str]:
+    header, *lines = str(error).split("\n")
+    assert header == f"the configuration has {len(lines)} problems:"
+    assert all(line.startswith("  - ") for line in lines)
+    assert error.problems == [line[4:] for line in lines]
+    return error.problems
+
+
+def test_a_parameter_config_with_several_mistakes_is_one_error_naming_each(tmp_path):
+    path = write_json(
+        tmp_path / "params.json",
+        {"encoder": {"dropout": "0.1", "poolng": "mean"}, "trainng": {"num_epochs": 2}},
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_params(path, ["batching.batch_size=0", "no_equals_sign"])
+    lines = problem_lines(caught.value)
+    assert len(lines) == 5
+    assert f"{path}: key 'encoder.dropout' must be a number (like the default 0.1), got " in (
+        lines[0] + lines[1] + lines[2]
+    )
+    joined = "\n".join(lines)
+    assert f"{path}: unknown key 'encoder.poolng'" in joined
+    assert f"{path}: unknown key 'trainng'" in joined
+    assert "--override 'no_equals_sign': expected KEY=VALUE" in joined
+    assert "--override: key 'batching.batch_size' must be at least 1, got 0" in joined
+
+
+def test_one_mistake_reads_as_it_always_did(tmp_path):
+    path = write_json(tmp_path / "params.json", {"trainng": {}})
+    with pytest.raises(ConfigError) as caught:
+        load_params(path)
+    assert str(caught.value).startswith(f"{path}: unknown key 'trainng'; expected one of:")
+    assert "\n" not in str(caught.value)
+
+
+def test_dataset_configs_with_several_mistakes_are_one_error_naming_each(tmp_path):
+    first = dataset_file(
+        tmp_path,
+        "one.json",
+        a={"train_data_path": "x", "word_id": 0, "max_sents": 0, "tasks": TASKS},
+        b={"tasks": {"ner": {"task_type": "seq_bio", "column_idx": "1", "dropout": "x"}}},
+    )
+    second = dataset_file(tmp_path, "two.json", a={"train_data_path": "y", "tasks": TASKS})
+    with pytest.raises(ConfigError) as caught:
+        load_dataset_configs([str(first), str(second)])
+    lines = problem_lines(caught.value)
+    assert lines == [
+        f"{second}: dataset name 'a' is also defined in {first}; each dataset needs a unique name",
+        f"{first}, dataset 'a': unknown key 'word_id'; expected one of: "
+        + ", ".join(sorted(DATASET_KEYS)),
+        f"{first}, dataset 'a': key 'max_sents' must be -1 (every sentence) or at least 1, got 0",
+        f"{first}, dataset 'b': missing required key 'train_data_path'",
+        f"{first}, dataset 'b', task 'ner': key 'column_idx' must be an integer, got \"1\"",
+        f"{first}, dataset 'b', task 'ner': key 'dropout' must be a number (like the default "
+        '0.0), got "x"',
+    ]
+
+
+def test_load_configs_reports_parameter_and_dataset_mistakes_together(tmp_path):
+    datasets = dataset_file(
+        tmp_path, demo={"train_data_path": "t", "tasks": {"ner": {"task_type": "seq_bio"}}}
+    )
+    params = write_json(tmp_path / "params.json", {"encoder": {"dropout": "0.1"}})
+    with pytest.raises(ConfigError) as caught:
+        load_configs([str(datasets)], params, ["demo.max_sents=ten", "training.num_epochs=0"])
+    lines = problem_lines(caught.value)
+    assert [line.split(": key ")[1].split(" must")[0] for line in lines] == [
+        "'encoder.dropout'",
+        "'training.num_epochs'",
+        "'max_sents'",
+    ]
+    good = write_json(tmp_path / "good.json", {"training": {"num_epochs": 3}})
+    loaded, data = load_configs([str(datasets)], good, ["demo.max_sents=4", "random_seed=7"])
+    assert loaded["training"]["num_epochs"] == 3 and loaded["random_seed"] == 7
+    assert data["demo"]["max_sents"] == 4
+
+
+# ---- components that tasks choose, checked when the config is read ----
+
+
+def test_an_unknown_metric_fails_when_the_config_is_read(tmp_path):
+    task = {"task_type": "seq_bio", "column_idx": -1, "metric": "nope"}
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": {"ner": task}})
+    assert message.startswith("unknown metric 'nope' (in ")
+    assert "ds.json, dataset 'demo', task 'ner')" in message
+    assert "registered metrics: accuracy, las, " in message and "span_f1" in message
+
+
+def test_an_unregistered_name_waits_for_a_plugin_that_is_not_imported_yet(tmp_path):
+    task = {"task_type": "plugin_seq", "column_idx": -1, "metric": "plugin_metric", "x": "y"}
+    dataset = {"train_data_path": "a", "tasks": {"ner": task}}
+    waiting = dataset_file(tmp_path, "w.json", demo={**dataset, "plugins": ["not_imported_x"]})
+    assert load_dataset_configs([str(waiting)])["demo"]["tasks"]["ner"]["metric"] == "plugin_metric"
+    plain = dataset_file(tmp_path, "p.json", demo=dataset)
+    assert load_dataset_configs([str(plain)], plugins=["not_imported_x"])
+    # A plugin that is imported already has registered all it will: the names are unknown.
+    with pytest.raises(ConfigError) as caught:
+        load_dataset_configs([str(plain)], plugins=["json"])
+    assert "unknown metric 'plugin_metric'" in str(caught.value)
+    assert "unknown decoder 'plugin_seq'" in str(caught.value)
+    # Once the plugins are imported (here: they registered nothing), the names are checked.
+    datasets = load_dataset_configs([str(waiting)])
+    with pytest.raises(ConfigError) as caught:
+        check_task_components(datasets)
+    metric, decoder = problem_lines(caught.value)
+    where = f"(in {waiting}, dataset 'demo', task 'ner'); registered"
+    assert metric.startswith(f"unknown metric 'plugin_metric' {where} metrics: accuracy, ")
+    assert decoder.startswith(f"unknown decoder 'plugin_seq' {where} decoders: classification, ")
+
+
+def test_decoder_arguments_are_checked_when_the_config_is_read(tmp_path):
+    task = {"task_type": "dependency", "arc_dim": 64.0, "single_root": "yes", "dropuot": 0.1}
+    message = dataset_error(tmp_path, {"train_data_path": "a", "tasks": {"t": task}})
+    assert "key 'single_root' must be a boolean (like the default true), got \"yes\"" in message
+    assert "unknown key 'dropuot' for BiaffineDependencyParser" in message
+    assert "key 'arc_dim'" not in message
+
+
+def test_a_whole_number_written_as_a_float_is_passed_as_an_integer(tmp_path):
+    task = {"task_type": "dependency", "arc_dim": 64.0, "dropout": 0}
+    path = dataset_file(tmp_path, demo={"train_data_path": "a", "tasks": {"t": task}})
+    task = load_dataset_configs([str(path)])["demo"]["tasks"]["t"]
+    assert task["arc_dim"] == 64 and isinstance(task["arc_dim"], int)
+    assert task["dropout"] == 0
+
+
+def test_the_defaults_file_is_the_packages_only_copy():
+    from conftest import ROOT
+
+    assert DEFAULT_PARAMS_PATH.parent.name == "machamp_lite"
+    assert not (ROOT / "param_configs" / "params.json").exists()
+
+
+def test_every_name_the_code_imports_from_config_is_still_there():
+    """config.py was split in modules; what other modules and the tests import stays here."""
+    import re
+
+    import machamp_lite.config as config
+
+    from conftest import ROOT
+
+    pattern = re.compile(r"from (?:machamp_lite\.|\.+)config import (?:\(([^)]*)\)|([\w ,]+))")
+    names = set()
+    folders = ("machamp_lite", "tests", "benchmarks")
+    for path in [path for folder in folders for path in ROOT.glob(f"{folder}/**/*.py")]:
+        for group in pattern.findall(path.read_text(encoding="utf-8")):
+            names.update(n.strip() for n in ",".join(group).split(",") if n.strip())
+    assert {"Range", "load_dataset_configs", "validate_dataset", "PARAM_LIMITS"} <= names
+    assert names and not [n for n in names if not hasattr(config, n)]

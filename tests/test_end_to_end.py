@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from machamp_lite.cli import main
-from machamp_lite.decoders.crf_tagger import bio_label_problem
+from machamp_lite.decoders.codecs import bio_label_problem
 from machamp_lite.evaluation import evaluate_files
 from machamp_lite.predict import Predictor
 

@@ -177,6 +177,22 @@ def test_conllu_input(tmp_path, tag_field, label_column):
     assert read_labelled(str(gold_path), label_column)[0].sent_id == "c0"
 
 
+def test_conllu_without_its_suffix_is_scored_as_conllu(tmp_path):
+    """The reader comes from the content: a multiword-token line (tag ``_``) is no token."""
+    gold = [[("Anna", "B-PER"), ("Berg", "I-PER"), ("sings", "O")], [("Oslo", "B-LOC")]]
+    pred = [[("Anna", "B-PER"), ("Berg", "O"), ("sings", "O")], [("Oslo", "B-LOC")]]
+    multiword = "1-2\tAnnaBerg\t_\t_\t_\t_\t_\t_\t_\t_\n"
+    results = []
+    for suffix in (".conllu", ".dev"):
+        paths = []
+        for name, sentences in (("gold", gold), ("pred", pred)):
+            text = conllu(sentences).replace("# text = Anna Berg sings\n", multiword, 1)
+            paths.append(str(write(tmp_path / f"{name}{suffix}", text)))
+        results.append(evaluate_files(*paths))
+    assert chunk_counts(results[1]) == chunk_counts(results[0]) == (2, 2, 1)
+    assert results[1]["accuracy"] == results[0]["accuracy"] == 0.75
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

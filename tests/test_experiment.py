@@ -96,3 +96,21 @@ def test_a_run_that_fails_stops_the_grid_with_one_error_naming_it(tmp_path, tiny
     assert "no-such-model" in err  # the child's own error line
     assert "run broken-seed1 stopped with exit code 2" in err
     assert "Traceback" not in err
+
+
+def test_every_config_of_the_grid_is_checked_before_the_first_run(tmp_path, capsys):
+    """Mistakes in the second parameter config and in the dataset configs come out with the
+    first one's, in one error, before any run starts."""
+    first = write(tmp_path / "a.json", json.dumps({"encoder": {"dropout": "0.1"}}))
+    second = write(tmp_path / "b.json", json.dumps({"trainng": {}}))
+    command = grid_command(tmp_path, [first, second]) + [
+        "--override",
+        "multiconer_demo.max_sents=none",
+    ]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the configuration has 3 problems:\n")
+    assert f"  - {first}: key 'encoder.dropout' must be a number" in err
+    assert f"  - {second}: unknown key 'trainng'" in err
+    assert "dataset 'multiconer_demo': key 'max_sents' must be an integer" in err
+    assert not (tmp_path / "logs").exists()

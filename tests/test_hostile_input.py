@@ -18,7 +18,7 @@ import machamp_lite
 from machamp_lite.cli import main
 from machamp_lite.data.readers import ColumnReader, read_text, split_fields
 from machamp_lite.data.sentence import TaskColumn
-from machamp_lite.decoders.crf_tagger import bio_label_problem
+from machamp_lite.decoders.codecs import bio_label_problem
 from machamp_lite.predict import Predictor
 
 from conftest import one_error, write

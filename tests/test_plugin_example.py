@@ -80,7 +80,7 @@ def test_the_entry_point_registers_seq_focal(installed_plugin):
     load_entry_point_plugins()
     decoder = decoders.get("seq_focal")
     assert decoder.__module__ == f"{PACKAGE}.focal"
-    assert decoder.level == "token"
+    assert decoder.codec.level == "token"
 
 
 def test_trains_with_the_shipped_config_and_predicts_from_the_archive(

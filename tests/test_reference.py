@@ -81,6 +81,10 @@ def test_a_plugin_component_is_listed_but_does_not_change_the_reference(monkeypa
         "name": "width",
         "type": "int",
         "default": "3",
+        "required": False,
+        "json_types": ["integer"],
+        "accepts": "an integer",
+        "default_value": 3,
         "set_by": "task key width",
     }
 

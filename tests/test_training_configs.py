@@ -43,7 +43,6 @@ from machamp_lite.registry import decoders
 
 @decoders.register("tempered_softmax")
 class TemperedSoftmax(Decoder):
-    level = "token"
     default_metric = "accuracy"
 
     def __init__(self, input_dim, vocabulary, temperature: float = 1.0):

@@ -587,3 +587,52 @@ def test_a_run_name_that_leaves_the_output_folder_is_refused(
     assert error.startswith(f"error: --name {name!r}: a run name is a folder name under")
     assert files_under(tmp_path) == before
     assert not Path("/tmp/machamp-lite-outside").exists()
+
+
+# ---- 3. a config's mistakes come out together, before anything is built ----
+
+
+def test_a_string_dropout_and_a_misspelled_key_are_one_error_before_anything_is_built(tmp_path):
+    """The real command in a fresh process; the model path does not exist, so an error that
+    came after loading the model would be about the model, not the config."""
+    config = dataset_config(tmp_path)
+    missing_model = tmp_path / "no-such-model"
+    params = write(
+        tmp_path / "p.json",
+        json.dumps(
+            {
+                "transformer_model": str(missing_model),
+                "encoder": {"dropout": "0.1"},
+                "trainng": {"num_epochs": 1},
+            }
+        ),
+    )
+    result = subprocess.run(
+        train_command(config, params, tmp_path / "logs"), capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "no-such-model" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the configuration has 2 problems:"], result.stderr
+    lines = result.stderr.split("error: ", 1)[1].splitlines()[1:]
+    assert lines[0] == (
+        f"  - {params}: key 'encoder.dropout' must be a number (like the default 0.1), got \"0.1\""
+    )
+    assert lines[1].startswith(f"  - {params}: unknown key 'trainng'; expected one of: ")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_an_unknown_metric_is_one_error_before_data_are_read_or_a_model_is_built(tmp_path, capsys):
+    missing_data = tmp_path / "not-there.conll"
+    task = {"task_type": "seq_bio", "column_idx": -1, "metric": "nope"}
+    config = write(
+        tmp_path / "d.json",
+        json.dumps({"small": {"train_data_path": str(missing_data), "tasks": {"ner": task}}}),
+    )
+    params = write(
+        tmp_path / "p.json", json.dumps({"transformer_model": str(tmp_path / "no-model")})
+    )
+    error = one_error(capsys, train_cli(params, tmp_path / "logs", config))
+    assert error.startswith(f"error: unknown metric 'nope' (in {config}, dataset 'small', task ")
+    assert "; registered metrics: accuracy, " in error and "span_f1" in error
+    assert not (tmp_path / "logs").exists()

@@ -1,83 +1,51 @@
 """Turning a resolved dataset config into sentences: the reader, the task columns, label checks
-and IOB1-to-IOB2 normalisation for BIO tasks."""
+and each task's label normalisation (its codec's, e.g. IOB1 to IOB2 for BIO tasks)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
+from ..decoders.codecs import codec_for
 from ..errors import ConfigError
-from ..registry import check_arguments, decoders, readers
-from .readers import NoSentencesError
+from ..registry import readers
+from .readers import NoSentencesError, Reader, detect_reader, reader_from_dataset
 from .sentence import Sentence, TaskColumn
 
 logger = logging.getLogger(__name__)
 
 
 def task_columns(dataset: dict[str, Any]) -> list[TaskColumn]:
-    """The reader's view of a dataset's tasks (label column, level, label check)."""
+    """The reader's view of a dataset's tasks (label column, level, label check), from each
+    task type's label codec."""
     columns = []
     for name, task in dataset["tasks"].items():
-        decoder_class = decoders.get(task["task_type"], where=f"{dataset['source']}, task {name!r}")
-        level = getattr(decoder_class, "level", "token")
+        codec = codec_for(task["task_type"], where=f"{dataset['source']}, task {name!r}")
         if "column_idx" not in task:
             raise ConfigError(
                 f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}: "
                 "missing required key 'column_idx' (the label column)"
             )
         columns.append(
-            TaskColumn(
-                name,
-                task["column_idx"],
-                level,
-                getattr(decoder_class, "validate_label", None),
-                getattr(decoder_class, "label_width", 1),
-            )
+            TaskColumn(name, task["column_idx"], codec.level, codec.validate, codec.label_width)
         )
     return columns
 
 
 def reader_name(dataset: dict[str, Any], path: str | None = None) -> str:
+    """The dataset's ``"reader"``; unset, the built-in reader that fits ``path`` by its suffix,
+    the tasks' level or its content (:func:`~machamp_lite.data.readers.detect_reader`)."""
     if dataset.get("reader"):
         return dataset["reader"]
-    if path and path.endswith(".conllu"):
-        return "conllu"
     levels = {c.level for c in task_columns(dataset)}
-    return "sentence_tsv" if levels == {"sentence"} else "column"
+    return detect_reader(path, dataset.get("encoding", "utf-8"), levels == {"sentence"})
 
 
-def make_reader(dataset: dict[str, Any], path: str | None = None):
-    name = reader_name(dataset, path)
-    reader_class = readers.get(name, where=f"{dataset['source']}, dataset {dataset['name']!r}")
-    candidates = {
-        "word_idx": dataset.get("word_idx"),
-        "separator": dataset.get("separator"),
-        "encoding": dataset.get("encoding"),
-        "comment_regex": dataset.get("comment_regex"),
-        "sent_idxs": dataset.get("sent_idxs"),
-    }
-    import inspect
-
-    accepted = inspect.signature(reader_class.__init__).parameters
-    arguments = {k: v for k, v in candidates.items() if k in accepted and v is not None}
-    if name == "conllu" and "word_idx" in arguments and dataset.get("word_idx", 0) == 0:
-        arguments.pop("word_idx")  # the column default (0) means "form" (1) in CoNLL-U
-    check_arguments(reader_class, arguments, f"{dataset['source']}, dataset {dataset['name']!r}")
-    return reader_class(**arguments)
-
-
-def normalize_bio(labels: Sequence[str]) -> tuple[list[str], int]:
-    """IOB1 (or span-initial ``I-``) to IOB2 with the same chunks under conlleval's rules:
-    an ``I-X`` that starts a chunk becomes ``B-X``. Returns the labels and how many changed."""
-    result, changed, previous = [], 0, "O"
-    for label in labels:
-        if label.startswith("I-") and (previous == "O" or previous[2:] != label[2:]):
-            label = "B-" + label[2:]
-            changed += 1
-        result.append(label)
-        previous = label
-    return result, changed
+def make_reader(dataset: dict[str, Any], path: str | None = None) -> Reader:
+    """The reader of ``path``, built from the dataset's keys as that reader reads them."""
+    where = f"{dataset['source']}, dataset {dataset['name']!r}"
+    reader_class = readers.get(reader_name(dataset, path), where=where)
+    return reader_from_dataset(reader_class, dataset, where)
 
 
 def read_dataset_file(
@@ -104,17 +72,12 @@ def read_dataset_file(
     if limit > 0:
         sentences = sentences[:limit]
     if require_labels:
-        bio_tasks = [n for n, t in dataset["tasks"].items() if t["task_type"] == "seq_bio"]
-        for task in bio_tasks:
+        for task, config in dataset["tasks"].items():
+            codec = codec_for(config["task_type"])
             changed = 0
             for sentence in sentences:
-                sentence.labels[task], count = normalize_bio(sentence.labels[task])
+                sentence.labels[task], count = codec.normalise(sentence.labels[task])
                 changed += count
             if changed:
-                logger.info(
-                    "%s: %d span-initial I- tags of task %s read as B- (IOB1 -> IOB2)",
-                    path,
-                    changed,
-                    task,
-                )
+                logger.info("%s: %s", path, codec.normalised_note.format(count=changed, task=task))
     return sentences

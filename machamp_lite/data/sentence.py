@@ -3,6 +3,7 @@ from, so that predictions can be written back into the input's own lines."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,15 +37,16 @@ class Sentence:
 class TaskColumn:
     """What a reader needs to know about a task: where its label is and how to check it.
 
-    ``validate`` returns an error message for a malformed label, or ``None``. ``width`` is the
-    number of adjacent columns, ending at ``column_idx``, whose fields (joined with tabs) make up
-    one label, e.g. 2 for a dependency task's head and deprel.
+    ``level``, ``validate`` and ``width`` come from the task's label codec: ``validate`` returns
+    an error message for a malformed label, or ``None``; ``width`` is the number of adjacent
+    columns, ending at ``column_idx``, whose fields (joined with tabs) make up one label, e.g. 2
+    for a dependency task's head and deprel.
     """
 
     name: str
     column_idx: int
     level: str = "token"  # "token" or "sentence"
-    validate: Any = None
+    validate: Callable[[str], str | None] | None = None
     width: int = 1
 
     @property

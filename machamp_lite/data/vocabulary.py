@@ -23,14 +23,8 @@ class LabelVocabulary:
         return list(self.labels)
 
     @classmethod
-    def from_counts(cls, counts: Counter, complete_bio: bool = False) -> LabelVocabulary:
-        """Labels sorted for stable output. With ``complete_bio`` every type seen gets both its
-        ``B-`` and ``I-`` label, so a CRF can produce a whole span of a type seen only as ``B-``."""
-        labels = set(counts)
-        if complete_bio:
-            for label in list(labels):
-                if label[:2] in ("B-", "I-"):
-                    labels.update({"B-" + label[2:], "I-" + label[2:]})
-            labels.add("O")
-            return cls(["O"] + sorted(labels - {"O"}, key=lambda x: (x[2:], x[:2])))
-        return cls(sorted(labels))
+    def from_counts(cls, counts: Counter) -> LabelVocabulary:
+        """The labels counted in the training data, sorted so that every run builds the same
+        vocabulary. A task's codec decides what else its vocabulary holds
+        (``LabelCodec.build_vocabulary``)."""
+        return cls(sorted(set(counts)))

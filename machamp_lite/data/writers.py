@@ -8,23 +8,26 @@ crash never leaves half a file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ..errors import DataError, write_failure_reason
+from ..errors import ConfigError, DataError, write_failure_reason
 from ..permissions import apply_umask
-from .readers import (
-    _label_on_word,
-    _min_width,
+from .dataset import make_reader, task_columns
+from .reader_base import WriterSettings
+from .sentence import Sentence
+from .text import (
+    label_on_word,
+    min_width,
     read_text,
     split_fields,
     stream_lines,
     text_codec,
 )
-from .sentence import Sentence
 
 _FIELD = re.compile(r"\S+")
 
@@ -57,13 +60,13 @@ def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> 
     be the word column or lie before the line (an unlabelled input line such as ``Berlin``), so
     that labels are added beside the words instead of over them."""
     negative = [t for t in targets if t < 0]
-    n = len(split_fields(line, separator, _min_width([word_idx], targets)))
+    n = len(split_fields(line, separator, min_width([word_idx], targets)))
     if not negative or (
-        n >= _min_width([word_idx], negative) and not _label_on_word(n, [word_idx], negative)
+        n >= min_width([word_idx], negative) and not label_on_word(n, [word_idx], negative)
     ):
         return line
-    width = max(n + 1, _min_width([word_idx], negative))
-    while _label_on_word(width, [word_idx], negative):
+    width = max(n + 1, min_width([word_idx], negative))
+    while label_on_word(width, [word_idx], negative):
         width += 1
     for column in range(n, width):
         line = replace_field(line, column, "_", separator, column)
@@ -203,7 +206,7 @@ def _rewritten_lines(
         if entries:
             targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
             line = _make_room(line, targets, separator, word_idx)
-            width = _min_width([word_idx], targets)
+            width = min_width([word_idx], targets)
         for column, label in entries:
             # A label with tabs (dependency: head and deprel) fills the columns ending at its
             # task's column, as readers join them; no read label contains a tab.
@@ -282,6 +285,77 @@ def write_in_place_streaming(
         stream_lines(input_path, encoding), entries_for, separator, word_idx, pad, None, bom
     )
     atomic_write(output_path, lines, encoding=codec)
+
+
+def _writer_settings(dataset: dict, source: str, encoding: str | None) -> WriterSettings:
+    """What the dataset's reader for ``source`` says about writing into it (``encoding``, when
+    given, replaces the dataset's: ``predict --encoding``)."""
+    if encoding is not None:
+        dataset = {**dataset, "encoding": encoding}
+    return make_reader(dataset, source).writer_settings()
+
+
+def _label_columns(dataset: dict, settings: WriterSettings) -> dict[str, int]:
+    """Each task's label column in the written lines."""
+    return {c.name: settings.label_column(c.column_idx) for c in task_columns(dataset)}
+
+
+def write_predictions(
+    dataset: dict,
+    source: str,
+    target: str,
+    sentences: Sequence[Sentence],
+    predictions: dict[str, Sequence],
+    *,
+    encoding: str | None = None,
+    last_line: int | None = None,
+) -> None:
+    """Copy ``source`` to ``target`` with the predictions of ``sentences`` (read from it with
+    ``dataset``) in their tasks' label columns, written as the dataset's reader says
+    (:meth:`~machamp_lite.data.readers.Reader.writer_settings`): the one writer of ``predict``
+    and of the dev predictions of training.
+
+    ``predictions[task][i]`` belongs to ``sentences[i]``: one label per word for a token-level
+    task, one label for a sentence-level task, which goes into its column on the sentence's
+    first line. ``last_line`` is as in :func:`write_in_place`."""
+    settings = _writer_settings(dataset, source, encoding)
+    levels = {c.name: c.level for c in task_columns(dataset)}
+    labels = {t: p for t, p in predictions.items() if levels[t] == "token"}
+    sentence_tasks = [t for t in predictions if levels[t] != "token"]
+    if sentence_tasks:
+        if labels:
+            raise ConfigError(
+                "predicting token-level and sentence-level tasks into one file is not "
+                "supported; train them as separate datasets"
+            )
+        sentences = [dataclasses.replace(s, line_numbers=s.line_numbers[:1]) for s in sentences]
+        labels = {t: [[value] for value in predictions[t]] for t in sentence_tasks}
+    columns = _label_columns(dataset, settings)
+    write_in_place(
+        source,
+        target,
+        sentences,
+        labels,
+        columns,
+        last_line=last_line,
+        **settings.write_arguments(),
+    )
+
+
+def write_predictions_streaming(
+    dataset: dict,
+    source: str,
+    target: str,
+    chunks: Iterable[tuple[Sequence[Sentence], dict[str, Sequence[Sequence[str]]]]],
+    *,
+    encoding: str | None = None,
+) -> None:
+    """:func:`write_predictions` for input of any size and token-level tasks: ``chunks`` yields
+    consecutive sentences in file order with their predictions, consumed only as far as the
+    lines written so far need."""
+    settings = _writer_settings(dataset, source, encoding)
+    columns = _label_columns(dataset, settings)
+    write_in_place_streaming(source, target, chunks, columns, **settings.write_arguments())
 
 
 def write_labels_only(

@@ -1,5 +1,7 @@
-"""The decoder interface: a decoder sees word vectors, a word mask and its gold labels, and owns
-its loss, its predictions and its default metric. It never touches subwords.
+"""The decoder interface: a decoder sees word vectors, a word mask and its gold targets as a
+tensor, and owns its loss, its predictions and its default metric. It never touches subwords,
+and what its task does with labels (reading, checking, vocabulary, tensors) belongs to the label
+codec it declares (``codecs.py``), not to the network.
 
 Loss reduction, the same for every decoder: per-sentence losses (summed over that sentence's
 tokens for token-level tasks) are averaged over the sentences of the batch. CRF negative
@@ -9,76 +11,79 @@ are summed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..data.vocabulary import LabelVocabulary
+from .codecs import BioCodec, LabelCodec
+
+# Names a decoder class used to set itself before labels moved to codecs. A subclass that still
+# sets one to something its codec does not say would be silently overruled, so it is refused.
+_MOVED_TO_CODEC = {
+    "level": lambda codec: codec.level,
+    "label_width": lambda codec: codec.label_width,
+    "complete_bio": lambda codec: isinstance(codec, BioCodec),
+}
+_METHODS_MOVED_TO_CODEC = (
+    "validate_label",
+    "gold_to_targets",
+    "targets_to_labels",
+    "vocabulary_items",
+    "labels_to_tensor",
+)
 
 
 class Decoder(nn.Module):
     """Base class of registered task decoders.
 
-    Subclasses set ``level`` ("token" or "sentence") and ``default_metric`` (a registered metric
-    name), and implement ``loss`` and ``decode``. The trainer and the predictor know tasks only
-    through this interface.
+    Subclasses set ``codec`` (a ``LabelCodec``: the task's level and what it does with labels)
+    and ``default_metric`` (a registered metric name), and implement ``loss`` and ``decode``.
+    The trainer and the predictor know tasks only through this interface.
     """
 
-    level = "token"
+    codec: ClassVar[LabelCodec] = LabelCodec()
     default_metric = "accuracy"
-    complete_bio = False
-    # How many adjacent columns, ending at ``column_idx``, make up one label. With more than one
-    # (dependency: head and deprel) readers join the fields with tabs and writers split
-    # predictions on tabs back into those columns.
-    label_width = 1
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary):
         super().__init__()
         self.input_dim = input_dim
         self.vocabulary = vocabulary
 
-    @staticmethod
-    def validate_label(label: str) -> str | None:
-        """An error message when ``label`` cannot be a label of this task type, else None."""
-        if label == "":
-            return "the label is empty"
-        return None
-
-    @classmethod
-    def gold_to_targets(cls, words: list[str], labels: Any) -> Any:
-        """What the decoder learns for one sentence, from its words and gold labels. The default
-        is the labels themselves; a lemmatiser would return edit scripts here. Applied before
-        vocabularies are built, so the vocabulary holds targets."""
-        return labels
-
-    @classmethod
-    def targets_to_labels(cls, words: list[str], predicted: Any) -> Any:
-        """The inverse of ``gold_to_targets`` for one sentence's predictions."""
-        return predicted
-
-    @classmethod
-    def vocabulary_items(cls, targets: Any) -> list[Any]:
-        """The values of one sentence's targets that the task's label vocabulary counts: by
-        default each label. A multi-label tagger counts single labels, a parser only relations,
-        a regressor nothing."""
-        return targets if isinstance(targets, list) else [targets]
-
-    def labels_to_tensor(self, gold: list[Any], num_words: int) -> torch.Tensor:
-        """Gold labels as indices, padded with -100; a label unseen in training gets -100 too."""
-        index = self.vocabulary.index
-        if self.level == "sentence":
-            return torch.tensor([index.get(label, -100) for label in gold], dtype=torch.long)
-        tensor = torch.full((len(gold), num_words), -100, dtype=torch.long)
-        for i, labels in enumerate(gold):
-            tensor[i, : len(labels)] = torch.tensor(
-                [index.get(x, -100) for x in labels], dtype=torch.long
-            )
-        return tensor
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, read in _MOVED_TO_CODEC.items():
+            if name in cls.__dict__ and cls.__dict__[name] != read(cls.codec):
+                raise TypeError(
+                    f"{cls.__qualname__} sets {name} = {cls.__dict__[name]!r}, which its codec "
+                    f"({cls.codec!r}) does not say; a decoder describes its labels with a codec "
+                    'instead, e.g. codec = LabelCodec(level="sentence") (docs/new-decoder.md)'
+                )
+        for name in _METHODS_MOVED_TO_CODEC:
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__qualname__} defines {name}; what a task does with its labels "
+                    "belongs to a LabelCodec subclass, set as the decoder's codec "
+                    "(docs/new-decoder.md)"
+                )
 
     def loss(self, vectors: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """A scalar: each sentence's loss, averaged over the batch's sentences."""
         raise NotImplementedError
 
     def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[Any]:
-        """Predicted labels (strings): per sentence a list with one label per word, or one label."""
+        """Per sentence, its predicted targets: for token-level tasks a list with one per word,
+        else one; ``codec.targets_to_labels`` turns them into labels."""
         raise NotImplementedError
+
+
+class LinearDecoder(Decoder):
+    """A dropout and one linear layer from a word vector to a score per label: the head that
+    the softmax, CRF, classification and multi-label decoders share, so that their weights
+    have one layout (``projection.weight``, ``projection.bias``) in every archive."""
+
+    def __init__(self, input_dim: int, vocabulary: LabelVocabulary, dropout: float = 0.0):
+        super().__init__(input_dim, vocabulary)
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(input_dim, len(vocabulary))

@@ -3,49 +3,32 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..data.vocabulary import LabelVocabulary
 from ..modules.crf import ConditionalRandomField, bio_transition_constraints
 from ..registry import decoders
-from .base import Decoder
-
-
-def bio_label_problem(label: str) -> str | None:
-    """Why ``label`` is not an IOB2 tag (O, B-TYPE, I-TYPE), or None."""
-    if label == "O":
-        return None
-    if len(label) > 2 and label[:2] in ("B-", "I-"):
-        return None
-    return (
-        "expected a BIO tag: O, B-TYPE or I-TYPE (e.g. B-PER, I-PER). For BIOES or other "
-        'schemes use task_type "seq"'
-    )
+from .base import LinearDecoder
+from .codecs import BioCodec
 
 
 @decoders.register("seq_bio")
-class CrfTagger(Decoder):
+class CrfTagger(LinearDecoder):
     """Emission scores from a linear layer, a BIO-constrained CRF on top; Viterbi at prediction.
 
     Training computes only the negative log-likelihood: no Viterbi unless a training score is
     asked for, since decoding every batch costs time and changes nothing.
     """
 
-    level = "token"
+    codec = BioCodec()
     default_metric = "span_f1"
-    complete_bio = True
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary, dropout: float = 0.0):
-        super().__init__(input_dim, vocabulary)
-        self.dropout = nn.Dropout(dropout)
-        self.projection = nn.Linear(input_dim, len(vocabulary))
+        super().__init__(input_dim, vocabulary, dropout)
         self.crf = ConditionalRandomField(
             len(vocabulary), constraints=bio_transition_constraints(vocabulary.to_list())
         )
 
-    validate_label = staticmethod(bio_label_problem)
-
-    def loss(self, vectors, mask, gold):
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         emissions = self.projection(self.dropout(vectors))
         # Unseen labels (-100) would index out of range; they only occur in dev data, which is
         # scored by decoding, but guard anyway by mapping them to O and masking nothing else.
@@ -53,7 +36,7 @@ class CrfTagger(Decoder):
         return self.crf.negative_log_likelihood(emissions, tags, mask, reduction="mean")
 
     @torch.no_grad()
-    def decode(self, vectors, mask):
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[str]]:
         emissions = self.projection(vectors)
         paths = self.crf.viterbi_decode(emissions, mask)
         labels = self.vocabulary.labels

@@ -12,12 +12,7 @@ from ..data.vocabulary import LabelVocabulary
 from ..modules.mst import maximum_spanning_tree
 from ..registry import decoders
 from .base import Decoder
-
-
-def split_arc(label: str) -> tuple[str, str]:
-    """``"HEAD\\tDEPREL"`` as its two fields."""
-    head, _, relation = label.partition("\t")
-    return head, relation
+from .codecs import ArcCodec
 
 
 def _mlp(input_dim: int, output_dim: int, dropout: float) -> nn.Module:
@@ -30,7 +25,7 @@ class BiaffineDependencyParser(Decoder):
     maximum spanning tree at prediction so that every output is a well-formed tree.
 
     Data: the task's ``column_idx`` is the DEPREL column (7 in CoNLL-U, as in MaChAmp) and the
-    head is read from the column before it (``label_width = 2``), so a label is
+    head is read from the column before it (the codec's ``label_width`` is 2), so a label is
     ``"HEAD\\tDEPREL"`` and predictions are written back into both columns. Multiword-token
     and empty-node lines are not words; heads count words from 1, 0 is the root.
 
@@ -51,9 +46,8 @@ class BiaffineDependencyParser(Decoder):
 
     argument_limits = {"arc_dim": POSITIVE_INT, "relation_dim": POSITIVE_INT}
 
-    level = "token"
+    codec = ArcCodec()
     default_metric = "las"
-    label_width = 2
 
     def __init__(
         self,
@@ -77,37 +71,6 @@ class BiaffineDependencyParser(Decoder):
         self.relation_head = _mlp(input_dim, relation_dim, dropout)
         self.relation_bilinear = nn.Bilinear(relation_dim, relation_dim, len(vocabulary))
         self.relation_linear = nn.Linear(2 * relation_dim, len(vocabulary), bias=False)
-
-    @staticmethod
-    def validate_label(label: str) -> str | None:
-        head, separator, relation = label.partition("\t")
-        if not separator:
-            return "expected a head and a relation (the head column and the deprel column)"
-        if not head.isdigit():
-            return (
-                f"the head {head!r} is not a word number (0 for the root, 1 for the first "
-                "word, ...); multiword tokens and empty nodes are skipped"
-            )
-        if relation in ("", "_"):
-            return "the relation (deprel) is missing"
-        return None
-
-    @classmethod
-    def vocabulary_items(cls, targets):
-        return [split_arc(label)[1] for label in targets]
-
-    def labels_to_tensor(self, gold, num_words):
-        """(sentences, words, 2): the head (0 = root) and the relation index of each word; -100
-        for padding, relations unseen in training, and heads outside the sentence."""
-        index = self.vocabulary.index
-        tensor = torch.full((len(gold), num_words, 2), -100, dtype=torch.long)
-        for i, sentence in enumerate(gold):
-            for j, label in enumerate(sentence):
-                head, relation = split_arc(label)
-                if head.isdigit() and int(head) <= len(sentence):
-                    tensor[i, j, 0] = int(head)
-                tensor[i, j, 1] = index.get(relation, -100)
-        return tensor
 
     def _with_root(self, vectors: torch.Tensor) -> torch.Tensor:
         root = self.root.to(vectors.dtype).expand(vectors.shape[0], 1, -1)
@@ -140,7 +103,7 @@ class BiaffineDependencyParser(Decoder):
             + self.relation_linear(both)
         ).float()
 
-    def loss(self, vectors, mask, gold):
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         vectors = self.dropout(vectors)
         gold_heads = gold[..., 0].masked_fill(~mask, -100)
         gold_relations = gold[..., 1].masked_fill(~mask | (gold_heads < 0), -100)
@@ -155,7 +118,7 @@ class BiaffineDependencyParser(Decoder):
         return (arc_loss + relation_loss).sum(dim=1).mean()
 
     @torch.no_grad()
-    def decode(self, vectors, mask):
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[str]]:
         """Per sentence, one ``"HEAD\\tDEPREL"`` string per word, forming a tree."""
         log_probs = self._arc_scores(vectors, mask).log_softmax(dim=-1)
         lengths = mask.sum(dim=1).tolist()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional
@@ -11,6 +9,7 @@ from torch.nn import functional
 from ..data.vocabulary import LabelVocabulary
 from ..registry import decoders
 from .base import Decoder
+from .codecs import NumberCodec
 
 
 def format_number(value: float) -> str:
@@ -29,12 +28,12 @@ class Regressor(Decoder):
     squared error per sentence averaged over sentences (plain MSE), the project's reduction
     for sentence-level tasks.
 
-    Labels are read as strings and parsed here; predictions are written back as compact
-    strings. The task has no label vocabulary (``vocabulary_items`` counts nothing), so numbers
-    in dev data are never reported as labels unseen in training.
+    Labels are read as strings and parsed by the codec; predictions are written back as compact
+    strings. The task has no label vocabulary (its codec counts nothing), so numbers in dev
+    data are never reported as labels unseen in training.
     """
 
-    level = "sentence"
+    codec = NumberCodec()
     default_metric = "mse"
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary, dropout: float = 0.0):
@@ -42,32 +41,15 @@ class Regressor(Decoder):
         self.dropout = nn.Dropout(dropout)
         self.projection = nn.Linear(input_dim, 1)
 
-    @staticmethod
-    def validate_label(label: str) -> str | None:
-        try:
-            value = float(label)
-        except ValueError:
-            return "expected a number (e.g. 3.5 or -1e-3) for a regression task"
-        if not math.isfinite(value):
-            return "expected a finite number for a regression task (not nan or inf)"
-        return None
-
-    @classmethod
-    def vocabulary_items(cls, targets):
-        return []
-
-    def labels_to_tensor(self, gold, num_words):
-        return torch.tensor([float(value) for value in gold], dtype=torch.float32)
-
-    def _predict(self, vectors, mask):
+    def _predict(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weights = mask.unsqueeze(-1).to(vectors.dtype)
         mean = (vectors * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         return self.projection(mean).squeeze(-1).float()
 
-    def loss(self, vectors, mask, gold):
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         predicted = self._predict(self.dropout(vectors), mask)
         return functional.mse_loss(predicted, gold.to(predicted.dtype))
 
     @torch.no_grad()
-    def decode(self, vectors, mask):
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[str]:
         return [format_number(value) for value in self._predict(vectors, mask).tolist()]

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional
 
-from ..data.vocabulary import LabelVocabulary
 from ..registry import decoders
-from .base import Decoder
+from .base import LinearDecoder
+from .codecs import LabelCodec
 
 
 @decoders.register("seq")
-class SoftmaxTagger(Decoder):
+class SoftmaxTagger(LinearDecoder):
     """Independent per-word classification (POS tags, BIOES NER without constraints, ...)."""
 
-    level = "token"
+    codec = LabelCodec(level="token")
     default_metric = "accuracy"
 
-    def __init__(self, input_dim: int, vocabulary: LabelVocabulary, dropout: float = 0.0):
-        super().__init__(input_dim, vocabulary)
-        self.dropout = nn.Dropout(dropout)
-        self.projection = nn.Linear(input_dim, len(vocabulary))
-
-    def loss(self, vectors, mask, gold):
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         logits = self.projection(self.dropout(vectors)).float()
         gold = gold.masked_fill(~mask, -100)
         per_token = functional.cross_entropy(
@@ -36,7 +30,7 @@ class SoftmaxTagger(Decoder):
         return per_token.view(gold.shape).sum(dim=1).mean()
 
     @torch.no_grad()
-    def decode(self, vectors, mask):
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[str]]:
         best = self.projection(vectors).argmax(dim=-1).tolist()
         lengths = mask.sum(dim=1).tolist()
         labels = self.vocabulary.labels

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
+from ..decoders.codecs import split_arc
 from ..registry import metrics
 from .base import Metric
-
-
-def split_arc(label: str) -> tuple[str, str]:
-    """``"HEAD\\tDEPREL"`` (the dependency task's label) as (head, deprel)."""
-    head, _, relation = str(label).partition("\t")
-    return head.strip(), relation.strip()
 
 
 @metrics.register("las")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from ..decoders.codecs import NO_LABEL, SEPARATOR
 from ..registry import metrics
 from .base import Metric
-
-NO_LABEL = "_"
 
 
 def label_set(value) -> frozenset[str]:
@@ -14,7 +13,7 @@ def label_set(value) -> frozenset[str]:
         return frozenset(value)
     if value == NO_LABEL or value == "":
         return frozenset()
-    return frozenset(value.split("|"))
+    return frozenset(value.split(SEPARATOR))
 
 
 @metrics.register("multi_accuracy")

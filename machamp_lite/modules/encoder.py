@@ -9,17 +9,20 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .. import heap
-from ..data.tokenization import POOLING_MODES, SubwordTokenizer
+from ..data.tokenization import POOLING_MODES, EncodedSentence, SubwordTokenizer
 from ..errors import ConfigError, ModelLoadError
 from ..registry import encoders
 
 PACKAGE_PREFIX = "python-package:"
+# Where training keeps the tokenizer it released, inside the run directory.
+RELEASED_TOKENIZER_DIR = ".tokenizer"
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -175,9 +178,27 @@ class TransformerEncoder(nn.Module):
             else:
                 model.gradient_checkpointing_enable({"use_reentrant": False})
 
-    def release_tokenizer(self, folder: str | os.PathLike | None) -> None:
-        """Drop the tokenizer once every sentence is encoded, after writing it to ``folder``
-        (None: nothing will save this model, as on a training rank other than the first).
+    # The batching contract: callers hand words in and get model inputs out; the subword
+    # tokenizer, windows and pooling positions stay inside the encoder.
+    def encode_many(self, sentences: Sequence[Sequence[str]]) -> list[EncodedSentence]:
+        """Each sentence's subwords, in input order (needs the tokenizer: before release)."""
+        return self.subwords.encode_many(sentences)
+
+    def input_length(self, sentence: EncodedSentence) -> int:
+        """Padded model positions a sentence needs (all its windows), for max_tokens budgets."""
+        return self.subwords.input_length(sentence, self.pooling)
+
+    def collate(self, batch: Sequence[EncodedSentence], max_tokens: int) -> dict:
+        """Model inputs for a batch. A sentence longer than ``max_tokens`` is a batch of its
+        own; ``forward`` then runs its windows in chunks within the same budget."""
+        inputs = self.subwords.build_inputs(batch, self.pooling)
+        inputs["max_tokens"] = max_tokens
+        return inputs
+
+    def release_tokenizer(self, scratch_dir: str | os.PathLike | None) -> None:
+        """Drop the tokenizer once every sentence is encoded, after writing it to a folder
+        ``.tokenizer`` in ``scratch_dir`` (None: nothing will save this model, as on a training
+        rank other than the first). ``discard_released_tokenizer`` removes that folder.
 
         A multilingual fast tokenizer is large in memory: XLM-R's 250k-piece Unigram model
         holds about 350 MB (measured on multilingual-e5-small), a sixth of a CPU training run's
@@ -185,13 +206,20 @@ class TransformerEncoder(nn.Module):
         copies the written files into each archive."""
         if self.tokenizer is None:
             return
+        folder = Path(scratch_dir) / RELEASED_TOKENIZER_DIR if scratch_dir is not None else None
         if folder is not None:
             self.tokenizer.save_pretrained(folder)
-        self.tokenizer_folder = Path(folder) if folder is not None else None
+        self.tokenizer_folder = folder
         self.tokenizer = None
         self.subwords.tokenizer = None
         gc.collect()
         heap.trim()
+
+    def discard_released_tokenizer(self) -> None:
+        """Remove the folder ``release_tokenizer`` wrote (the run is over)."""
+        folder = getattr(self, "tokenizer_folder", None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def save_tokenizer(self, folder: str | os.PathLike) -> None:
         """Write the tokenizer's files to ``folder`` (for an archive)."""

@@ -75,3 +75,17 @@ def init_distributed(device: str | None) -> DistributedContext:
 def shutdown_distributed(context: DistributedContext) -> None:
     if context.active and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap_data_parallel(
+    model: torch.nn.Module, device: torch.device, context: DistributedContext, several_tasks: bool
+) -> torch.nn.Module:
+    """The module a training step calls: DDP around ``model`` in a data-parallel run, else the
+    model itself."""
+    if not context.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    # Tasks of other datasets leave their decoders unused in a step.
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=several_tasks)

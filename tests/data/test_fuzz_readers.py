@@ -14,7 +14,7 @@ from machamp_lite.data.dataset import read_dataset_file
 from machamp_lite.data.readers import ColumnReader, ConlluReader, SentenceTsvReader
 from machamp_lite.data.sentence import TaskColumn
 from machamp_lite.data.writers import write_in_place
-from machamp_lite.decoders.crf_tagger import bio_label_problem
+from machamp_lite.decoders.codecs import bio_label_problem
 from machamp_lite.errors import DataError, MachampError
 
 FUZZ = settings(

@@ -8,18 +8,20 @@ import gzip
 import pytest
 
 from machamp_lite.config import validate_dataset
-from machamp_lite.data.dataset import normalize_bio, read_dataset_file
+from machamp_lite.data.dataset import make_reader, read_dataset_file, task_columns
 from machamp_lite.data.readers import (
     ColumnReader,
     ConlluReader,
-    EncodingError,
+    Reader,
     SentenceTsvReader,
-    read_text,
-    stream_lines,
+    WriterSettings,
+    detect_reader,
 )
 from machamp_lite.data.sentence import TaskColumn
-from machamp_lite.decoders.crf_tagger import bio_label_problem
+from machamp_lite.data.text import EncodingError, read_text, stream_lines
+from machamp_lite.decoders.codecs import bio_label_problem, normalize_bio
 from machamp_lite.errors import DataError
+from machamp_lite.registry import readers
 
 from conftest import SHARED_DATA, needs_shared_data, write
 
@@ -240,6 +242,122 @@ def test_conllu_line_without_the_task_column_is_an_error(tmp_path):
     )
     with pytest.raises(DataError, match=r"short\.conllu, line 3: expected the ten .* column 3"):
         read(path, {"upos": {"task_type": "seq", "column_idx": 3}})
+
+
+# ---- choosing a reader: suffix, level, content, or the "reader" key ----
+
+UPOS = {"upos": {"task_type": "seq", "column_idx": 3}}
+
+
+def as_seen(sentences):
+    return [(s.words, s.labels, s.line_numbers, s.sent_id, s.comments) for s in sentences]
+
+
+@pytest.mark.parametrize("word_idx", [0, 1])  # unset (0) and MaChAmp's explicit FORM
+def test_conllu_without_its_suffix_is_read_as_conllu(tmp_path, word_idx):
+    """MaChAmp's data/ewt.train: CoNLL-U by its content, read as the .conllu file is."""
+    named = read(write(tmp_path / "ewt.conllu", CONLLU), UPOS, word_idx=word_idx)
+    unnamed = read(write(tmp_path / "ewt.train", CONLLU), UPOS, word_idx=word_idx)
+    assert as_seen(unnamed) == as_seen(named)
+    assert unnamed[0].words == ["de", "le", "chat"]  # not the multiword token "du"
+    config = dataset(tmp_path / "ewt.train", UPOS)
+    assert isinstance(make_reader(config, str(tmp_path / "ewt.train")), ConlluReader)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "John NNP B-PER\nsmiles VBZ O\n",  # whitespace columns
+        "# id 1\tdomain=x\n1 _ _ O\n",  # MultiCoNER with a number as its first token
+        "Berlin\tB-LOC\tO\n",  # TSV
+        # ten tab-separated columns, but the first is not the word numbers 1, 2, ...
+        "7\ta\t_\t_\t_\t_\t_\t_\t_\tO\n8\tb\t_\t_\t_\t_\t_\t_\t_\tO\n",
+        "1\ta\t_\t_\t_\t_\t_\t_\t_\tO\n3\tb\t_\t_\t_\t_\t_\t_\t_\tO\n",
+        "1\ta\t_\t_\t_\t_\t_\t_\tO\n",  # nine columns
+        "# sent_id = 1\n",  # comments only
+    ],
+)
+def test_a_column_file_is_not_taken_for_conllu(tmp_path, text):
+    path = write(tmp_path / "data.train", text)
+    assert detect_reader(str(path)) == "column"
+    assert type(make_reader(dataset(path), str(path))) is ColumnReader
+
+
+def test_detection_by_suffix_level_and_content(tmp_path):
+    conllu_text = write(tmp_path / "dev.txt", CONLLU)
+    assert detect_reader(str(conllu_text)) == "conllu"
+    assert detect_reader(str(tmp_path / "absent.CONLLU")) == "conllu"  # the suffix decides
+    assert detect_reader(str(conllu_text), sentence_level=True) == "sentence_tsv"
+    assert detect_reader(str(tmp_path / "absent.train")) == "column"  # the reader says why
+    assert detect_reader(None, sentence_level=True) == "sentence_tsv"
+    utf16 = write(tmp_path / "utf16.train", CONLLU, encoding="utf-16")
+    assert detect_reader(str(utf16), "utf-16") == "conllu"
+    assert ConlluReader.recognises(CONLLU.split("\n"))
+
+
+def test_the_reader_key_wins_over_the_content(tmp_path):
+    path = write(tmp_path / "ewt.train", CONLLU)
+    tasks = {"upos": {"task_type": "seq", "column_idx": 3}}
+    first, _ = read(path, tasks, reader="column", separator="tab", word_idx=1)
+    assert first.words[0] == "du"  # the column reader takes the multiword line as a word
+
+
+def test_conllu_negative_columns_count_from_the_tenth(tmp_path):
+    path = write(tmp_path / "a.conllu", CONLLU.replace("\t_\n", "\tB-X\n"))
+    first, _ = read(path, {"misc": {"task_type": "seq", "column_idx": -1}})
+    assert first.labels["misc"] == ["B-X", "B-X", "B-X"]
+    with pytest.raises(DataError, match=r"column -11 is not one of the ten CoNLL-U columns"):
+        read(path, {"misc": {"task_type": "seq", "column_idx": -11}})
+
+
+# ---- the reader protocol ----
+
+
+def test_a_reader_defines_read_or_iter_read():
+    with pytest.raises(TypeError, match="must define read or iter_read"):
+
+        class Nothing(Reader):
+            pass
+
+
+def test_a_reader_that_only_reads_whole_files_does_not_stream(tmp_path):
+    class Whole(ColumnReader):
+        def read(self, path, tasks, require_labels=True):
+            return super().read(path, tasks, require_labels)
+
+    assert ColumnReader.streams and not Whole.streams
+    path = write(tmp_path / "a.conll", "a O\n\nb O\n")
+    assert [s.words for s in Whole().iter_read(str(path), [])] == [["a"], ["b"]]
+
+
+def test_writer_settings_come_from_the_reader(tmp_path):
+    column = make_reader(dataset(tmp_path / "a.conll", separator="tab", encoding="latin-1"))
+    assert column.writer_settings() == WriterSettings("tab", "latin-1", 0, "")
+    conllu = make_reader(dataset(tmp_path / "a.conllu", UPOS), str(tmp_path / "a.conllu"))
+    assert conllu.writer_settings() == WriterSettings("tab", "utf-8", 1, "_", 10)
+    assert conllu.writer_settings().label_column(-1) == 9
+    tsv = SentenceTsvReader(sent_idxs=[0, 2]).writer_settings()
+    assert (tsv.separator, tsv.word_idx) == ("tab", 2)
+
+
+def test_a_registered_reader_without_the_base_class_is_adopted(tmp_path, monkeypatch):
+    """A plugin reader written before the protocol: read as before, written with the keys."""
+    monkeypatch.setattr(readers, "_entries", dict(readers._entries))
+
+    @readers.register("test_plain_reader")
+    class Plain:
+        def __init__(self, word_idx: int = 0):
+            self.word_idx = word_idx
+
+        def read(self, path, tasks, require_labels=True):
+            return ColumnReader(self.word_idx).read(path, tasks, require_labels)
+
+    path = write(tmp_path / "a.conll", "a b O\n")
+    config = dataset(path, reader="test_plain_reader", word_idx=1, separator="tab")
+    reader = make_reader(config, str(path))
+    assert isinstance(reader, Reader) and not reader.streams
+    assert reader.writer_settings() == WriterSettings("tab", "utf-8", 1, "")
+    assert [s.words for s in reader.read(str(path), task_columns(config))] == [["b"]]
 
 
 # ---- line numbers ----

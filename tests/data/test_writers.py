@@ -12,6 +12,7 @@ import pytest
 from machamp_lite.config import validate_dataset
 from machamp_lite.data import writers
 from machamp_lite.data.dataset import read_dataset_file
+from machamp_lite.data.readers import ColumnReader, WriterSettings
 from machamp_lite.data.writers import (
     atomic_write,
     replace_field,
@@ -19,7 +20,8 @@ from machamp_lite.data.writers import (
     write_labels_only,
     write_token_label,
 )
-from machamp_lite.errors import DataError
+from machamp_lite.errors import ConfigError, DataError
+from machamp_lite.registry import readers
 
 from conftest import write
 
@@ -355,3 +357,125 @@ def test_write_in_place_keeps_a_wide_encoding_its_bom_and_byte_order(
     labels = {"ner": [["B-X"], ["B-Y"]]}
     write_in_place(str(source), str(target), sentences, labels, {"ner": -1}, "ws", encoding)
     assert target.read_bytes() == bom + "a B-X\r\n\nb B-Y\n".encode(codec)
+
+
+# ---- write_predictions: the reader's writer settings, one writer for predict and training ----
+
+CONLLU = (
+    "# sent_id = s1\n"
+    "1-2\tdu\t_\t_\t_\t_\t_\t_\t_\t_\n"
+    "1\tde\tde\tADP\t_\t_\t2\tcase\t_\t_\n"
+    "2\tle chat\tchat\tNOUN\t_\t_\t0\troot\t_\t_\n"
+)
+
+
+def unlabelled(path, tasks, **settings) -> tuple[dict, list]:
+    """The dataset config of ``path`` and its sentences, read as predict reads them."""
+    config = {"train_data_path": str(path), "tasks": tasks, **settings}
+    config = validate_dataset("d", config, "d.json", None)
+    return config, read_dataset_file(config, str(path), require_labels=False)
+
+
+@pytest.mark.parametrize("name", ["ewt.conllu", "ewt.dev"])  # by suffix or by content
+def test_write_predictions_into_conllu_with_or_without_the_suffix(tmp_path, name):
+    source = write(tmp_path / name, CONLLU)
+    config, sentences = unlabelled(source, {"misc": {"task_type": "seq", "column_idx": -1}})
+    target = tmp_path / "out"
+    writers.write_predictions(config, str(source), str(target), sentences, {"misc": [["A", "B"]]})
+    assert target.read_text(encoding="utf-8") == (
+        "# sent_id = s1\n"
+        "1-2\tdu\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "1\tde\tde\tADP\t_\t_\t2\tcase\t_\tA\n"
+        "2\tle chat\tchat\tNOUN\t_\t_\t0\troot\t_\tB\n"
+    )
+
+
+def test_write_predictions_puts_a_conllu_label_in_the_tenth_column_of_a_short_line(tmp_path):
+    source = write(tmp_path / "short.conllu", "1\tBerlin\n")
+    config, sentences = unlabelled(source, {"misc": {"task_type": "seq", "column_idx": -1}})
+    target = tmp_path / "out.conllu"
+    writers.write_predictions(config, str(source), str(target), sentences, {"misc": [["B-LOC"]]})
+    assert target.read_text(encoding="utf-8") == "1\tBerlin" + "\t_" * 7 + "\tB-LOC\n"
+
+
+class KeyValueReader(ColumnReader):
+    """``id<TAB>word`` lines whose labels go after the word, with ``-`` in the columns between:
+    settings no name switch knows."""
+
+    streams = False
+
+    def read(self, path, tasks, require_labels=True):
+        return super().read(path, tasks, require_labels)
+
+    def writer_settings(self):
+        return WriterSettings("tab", self.encoding, 1, "-")
+
+
+@pytest.fixture
+def key_value_reader(monkeypatch):
+    monkeypatch.setattr(readers, "_entries", dict(readers._entries))
+    readers.register("test_key_value")(KeyValueReader)
+    return "test_key_value"
+
+
+def test_write_predictions_asks_a_registered_reader_how_to_write(tmp_path, key_value_reader):
+    source = write(tmp_path / "in.kv", "1\tBerlin\n2\tis\n\n1\tOslo\n")
+    tasks = {"ner": {"task_type": "seq", "column_idx": 3}}
+    config, sentences = unlabelled(
+        source, tasks, reader=key_value_reader, word_idx=1, separator="tab"
+    )
+    target = tmp_path / "out.kv"
+    labels = {"ner": [["B-LOC", "O"], ["B-LOC"]]}
+    writers.write_predictions(config, str(source), str(target), sentences, labels)
+    assert target.read_text(encoding="utf-8") == (
+        "1\tBerlin\t-\tB-LOC\n2\tis\t-\tO\n\n1\tOslo\t-\tB-LOC\n"
+    )
+
+
+def test_write_predictions_streaming_matches_the_whole_file_writer(tmp_path):
+    source = write(tmp_path / "in.conll", MULTICONER)
+    config, sentences = unlabelled(source, {"ner": {"task_type": "seq", "column_idx": -1}})
+    labels = fake_predictions(sentences)
+    whole, streamed = tmp_path / "whole", tmp_path / "streamed"
+    writers.write_predictions(config, str(source), str(whole), sentences, {"ner": labels})
+    chunks = [([s], {"ner": [lab]}) for s, lab in zip(sentences, labels)]
+    writers.write_predictions_streaming(config, str(source), str(streamed), iter(chunks))
+    assert streamed.read_bytes() == whole.read_bytes()
+    assert "berlin_ _ _ P1-0" in whole.read_text(encoding="utf-8")
+
+
+def test_write_predictions_of_a_sentence_task_go_on_the_first_line(tmp_path):
+    source = write(tmp_path / "in.tsv", "good film\tx\nbad film\tx\n")
+    tasks = {"sentiment": {"task_type": "classification", "column_idx": 1}}
+    config, sentences = unlabelled(source, tasks)
+    target = tmp_path / "out.tsv"
+    writers.write_predictions(
+        config, str(source), str(target), sentences, {"sentiment": ["+", "-"]}
+    )
+    assert target.read_text(encoding="utf-8") == "good film\t+\nbad film\t-\n"
+
+
+def test_write_predictions_refuses_token_and_sentence_tasks_in_one_file(tmp_path):
+    source = write(tmp_path / "in.conll", "a O\n")
+    tasks = {
+        "ner": {"task_type": "seq", "column_idx": 1},
+        "kind": {"task_type": "classification", "column_idx": 1},
+    }
+    config, sentences = unlabelled(source, tasks)
+    with pytest.raises(ConfigError, match="token-level and sentence-level tasks"):
+        writers.write_predictions(
+            config, str(source), str(tmp_path / "out"), sentences, {"ner": [["O"]], "kind": ["x"]}
+        )
+
+
+def test_write_predictions_encoding_replaces_the_datasets(tmp_path):
+    source = tmp_path / "in.conll"
+    source.write_bytes("Zürich O\n".encode("latin-1"))
+    tasks = {"ner": {"task_type": "seq", "column_idx": -1}}
+    latin, sentences = unlabelled(source, tasks, encoding="latin-1")
+    config = {**latin, "encoding": "utf-8"}  # what --encoding latin-1 overrides
+    target = tmp_path / "out.conll"
+    writers.write_predictions(
+        config, str(source), str(target), sentences, {"ner": [["B-LOC"]]}, encoding="latin-1"
+    )
+    assert target.read_bytes() == "Zürich B-LOC\n".encode("latin-1")

@@ -7,12 +7,14 @@ import torch
 from torch.nn import functional
 
 from machamp_lite.data.vocabulary import LabelVocabulary
-from machamp_lite.decoders.multiseq import MultiLabelTagger, join_labels
+from machamp_lite.decoders.codecs import join_labels
+from machamp_lite.decoders.multiseq import MultiLabelTagger
 from machamp_lite.metrics.multiseq import MultiLabelAccuracy
 from machamp_lite.registry import decoders, load_plugins, metrics
 from machamp_lite.testing import random_word_batch as batch
 
 FEATS = LabelVocabulary(["Case=Nom", "Number=Plur", "Number=Sing", "Person=3"])
+CODEC = MultiLabelTagger.codec
 
 
 def test_registered_with_its_metric():
@@ -22,10 +24,10 @@ def test_registered_with_its_metric():
 
 
 def test_labels_split_on_bars_and_underscore_means_none():
-    targets = MultiLabelTagger.gold_to_targets(["she", "."], ["Case=Nom|Number=Sing", "_"])
+    targets = CODEC.gold_to_targets(["she", "."], ["Case=Nom|Number=Sing", "_"])
     assert targets == [["Case=Nom", "Number=Sing"], []]
-    assert MultiLabelTagger.vocabulary_items(targets) == ["Case=Nom", "Number=Sing"]
-    assert MultiLabelTagger.targets_to_labels(["she", "."], targets) == [
+    assert CODEC.vocabulary_items(targets) == ["Case=Nom", "Number=Sing"]
+    assert CODEC.targets_to_labels(["she", "."], targets) == [
         "Case=Nom|Number=Sing",
         "_",
     ]
@@ -42,17 +44,22 @@ def test_joined_labels_have_one_stable_order_like_ud_feats():
     [("Case=Nom", True), ("_", True), ("A|B", True), ("", False), ("A||B", False), ("A|_", False)],
 )
 def test_label_check(label, ok):
-    assert (MultiLabelTagger.validate_label(label) is None) == ok
+    assert (CODEC.validate(label) is None) == ok
 
 
-def test_loss_sums_labels_and_words_per_sentence_and_averages_sentences():
-    decoder = MultiLabelTagger(8, FEATS).eval()
-    vectors, mask = batch([3, 1])
+def test_targets_are_multi_hot_without_unseen_labels_or_padding():
     gold_labels = [[["Case=Nom", "Number=Sing"], [], ["Person=3"]], [["Number=Plur", "Unseen=X"]]]
-    gold = decoder.labels_to_tensor(gold_labels, 3)
+    gold = CODEC.to_tensor(FEATS, gold_labels, 3)
     assert gold.shape == (2, 3, 4)
     assert gold[0, 0].tolist() == [1, 0, 1, 0] and gold[1, 0].tolist() == [0, 1, 0, 0]
     assert gold[1, 1:].sum() == 0  # padding
+
+
+def test_loss_is_the_binary_cross_entropy_summed_over_labels_and_words():
+    decoder = MultiLabelTagger(8, FEATS).eval()
+    vectors, mask = batch([3, 1])
+    gold_labels = [[["Case=Nom", "Number=Sing"], [], ["Person=3"]], [["Number=Plur"]]]
+    gold = CODEC.to_tensor(FEATS, gold_labels, 3)
     logits = decoder.projection(vectors)
     per_label = functional.binary_cross_entropy_with_logits(logits, gold, reduction="none")
     expected = (per_label[0].sum() + per_label[1, 0].sum()) / 2
@@ -88,8 +95,8 @@ def test_trained_on_fixed_vectors_it_predicts_every_label_set():
     decoder = MultiLabelTagger(8, FEATS)
     vectors, mask = batch([3, 3])
     labels = [["Case=Nom", "Number=Plur|Person=3", "_"], ["_", "Case=Nom|Number=Sing", "Person=3"]]
-    targets = [MultiLabelTagger.gold_to_targets([], sentence) for sentence in labels]
-    gold = decoder.labels_to_tensor(targets, 3)
+    targets = [CODEC.gold_to_targets([], sentence) for sentence in labels]
+    gold = CODEC.to_tensor(FEATS, targets, 3)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=0.05)
     for _ in range(40):
         optimizer.zero_grad()

@@ -17,26 +17,25 @@ from machamp_lite.registry import decoders, load_plugins, metrics
 def test_registered_with_negative_mse_as_default_score():
     load_plugins()
     assert decoders.get("regression") is Regressor
-    assert Regressor.level == "sentence"
+    assert Regressor.codec.level == "sentence"
     assert metrics.get(Regressor.default_metric) is MeanSquaredError
     assert metrics.get("pearson") is PearsonCorrelation
 
 
 @pytest.mark.parametrize("label", ["3.5", "-1", "1e-3", " 2 ", "0"])
 def test_numbers_are_valid_labels(label):
-    assert Regressor.validate_label(label) is None
+    assert Regressor.codec.validate(label) is None
 
 
 @pytest.mark.parametrize("label", ["good", "", "nan", "inf", "3,5"])
 def test_other_labels_are_rejected_with_a_clear_message(label):
-    assert "number" in Regressor.validate_label(label)
+    assert "number" in Regressor.codec.validate(label)
 
 
 def test_float_strings_in_a_vocabulary_break_nothing_and_are_not_counted():
-    assert Regressor.vocabulary_items("3.5") == []
+    assert Regressor.codec.vocabulary_items("3.5") == []
     vocabulary = LabelVocabulary.from_counts(Counter(["3.5", "1", "0.25"]))
-    decoder = Regressor(4, vocabulary)
-    assert decoder.labels_to_tensor(["3.5", "-1"], 7).tolist() == [3.5, -1.0]
+    assert Regressor.codec.to_tensor(vocabulary, ["3.5", "-1"], 7).tolist() == [3.5, -1.0]
     assert Regressor(4, LabelVocabulary([])).projection.out_features == 1
 
 
@@ -49,7 +48,7 @@ def test_loss_is_the_mean_squared_error_over_sentences_of_the_mean_word_vector()
     mask = torch.tensor([[True, True], [True, False]])
     # Means: (2, 0.5, 0) -> 3.5; (2, 2, 9) -> 6.5 (the padded word is left out).
     assert decoder.decode(vectors, mask) == ["3.5", "6.5"]
-    gold = decoder.labels_to_tensor(["1.5", "6.5"], 2)
+    gold = Regressor.codec.to_tensor(decoder.vocabulary, ["1.5", "6.5"], 2)
     assert decoder.loss(vectors, mask, gold).item() == pytest.approx((2.0**2 + 0.0) / 2)
 
 

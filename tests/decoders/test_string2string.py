@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from machamp_lite.data.vocabulary import LabelVocabulary
+from machamp_lite.decoders.codecs import apply_script, edit_script
 from machamp_lite.decoders.softmax_tagger import SoftmaxTagger
-from machamp_lite.decoders.string2string import StringTransducer, apply_script, edit_script
+from machamp_lite.decoders.string2string import StringTransducer
 from machamp_lite.registry import decoders, load_plugins
 
 PAIRS = [
@@ -49,8 +50,8 @@ def test_scripts_are_short_and_shared_between_words():
 def test_every_test_pair_round_trips():
     words = [w for w, _ in PAIRS]
     lemmas = [lemma for _, lemma in PAIRS]
-    targets = StringTransducer.gold_to_targets(words, lemmas)
-    assert StringTransducer.targets_to_labels(words, targets) == lemmas
+    targets = StringTransducer.codec.gold_to_targets(words, lemmas)
+    assert StringTransducer.codec.targets_to_labels(words, targets) == lemmas
 
 
 @settings(max_examples=200, deadline=None)
@@ -67,7 +68,7 @@ def test_scripts_that_do_not_fit_fall_back_to_the_word():
     assert apply_script("Oxen", "L2+") == "ox"
 
 
-def test_decode_gives_scripts_aligned_with_words_and_labels_apply_them():
+def test_decode_gives_scripts_and_the_codec_applies_them():
     vocabulary = LabelVocabulary(["K0+", "K1+", "L0+"])
     decoder = StringTransducer(4, vocabulary).eval()
     with torch.no_grad():
@@ -77,6 +78,7 @@ def test_decode_gives_scripts_aligned_with_words_and_labels_apply_them():
     mask = torch.tensor([[True, True, False]])
     scripts = decoder.decode(vectors, mask)
     assert scripts == [["L0+", "K1+"]]
-    assert StringTransducer.targets_to_labels(["The", "dogs"], scripts[0]) == ["the", "dog"]
-    gold = decoder.labels_to_tensor([StringTransducer.gold_to_targets(["The"], ["the"])], 3)
+    codec = StringTransducer.codec
+    assert codec.targets_to_labels(["The", "dogs"], scripts[0]) == ["the", "dog"]
+    gold = codec.to_tensor(vocabulary, [codec.gold_to_targets(["The"], ["the"])], 3)
     assert gold.tolist() == [[2, -100, -100]]

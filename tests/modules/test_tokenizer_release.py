@@ -14,12 +14,16 @@ def test_released_tokenizer_is_saved_from_its_folder_unchanged(tmp_path, tiny_mo
     encoder = TransformerEncoder(str(tiny_model), max_input_length=64)
     words = ["anna", "lives", "in", "berlin"]
     before = encoder.tokenizer(words, is_split_into_words=True)["input_ids"]
-    encoder.release_tokenizer(tmp_path / "staged")
+    encoder.release_tokenizer(tmp_path / "run")
     assert encoder.tokenizer is None and encoder.subwords.tokenizer is None
+    assert (tmp_path / "run" / ".tokenizer" / "tokenizer.json").is_file()
     encoder.save_tokenizer(tmp_path / "archive")
     encoder.transformer.config.save_pretrained(tmp_path / "archive")  # as the archive does
     reloaded = load_tokenizer(str(tmp_path / "archive"))
     assert reloaded(words, is_split_into_words=True)["input_ids"] == before
+    encoder.discard_released_tokenizer()
+    assert not (tmp_path / "run" / ".tokenizer").exists()
+    assert (tmp_path / "run").is_dir()  # only the tokenizer's own folder goes
 
 
 def test_training_leaves_no_staged_tokenizer_and_the_archive_predicts(tmp_path, tiny_model):

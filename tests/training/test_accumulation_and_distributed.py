@@ -14,8 +14,8 @@ import torch
 
 from machamp_lite.config import load_dataset_configs, load_params
 from machamp_lite.model import build_model, collect_tasks
-from machamp_lite.predict import input_length
-from machamp_lite.training.trainer import Trainer, build_vocabularies, read_splits
+from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
+from machamp_lite.training.trainer import Trainer
 
 from conftest import DEMO, ROOT, build_tiny_model, demo_texts, write
 
@@ -57,12 +57,8 @@ def make_trainer(tmp_path, model_path, accumulation: int) -> Trainer:
     vocabularies = build_vocabularies(tasks, train)
     torch.manual_seed(0)
     model = build_model(params, tasks, vocabularies)
-    for split in train:
-        split.encoded = model.encoder.subwords.encode_many([s.words for s in split.sentences])
-        split.lengths = [input_length(model.encoder, e) for e in split.encoded]
-    return Trainer(
-        model, params, datasets, tasks, vocabularies, train, [], tmp_path, torch.device("cpu"), 0
-    )
+    encode_splits(model.encoder, train)
+    return Trainer(model, params, tasks, train, [], tmp_path, torch.device("cpu"), 0)
 
 
 def gradients(trainer: Trainer, group) -> dict[str, torch.Tensor]:

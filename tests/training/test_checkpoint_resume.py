@@ -21,13 +21,26 @@ from conftest import ROOT, train_command, write
 SAME_RUN = ("--name", "r", "--seed", "5")
 
 
-def run(command: list[str], kill_at_step: int = 0) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        MACHAMP_LITE_FAULT_KILL_AT_STEP=str(kill_at_step),
-        PYTHONPATH=str(ROOT),
-        HF_HUB_OFFLINE="1",
-    )
+# The fault: a callback that SIGKILLs its own process after a given optimizer step, passed to
+# the library's train() in a fresh process with the same arguments as the command line.
+KILL_AT_STEP = """
+import os, signal, sys
+import machamp_lite
+from machamp_lite.training.callbacks import Callback
+
+class KillAtStep(Callback):
+    def on_step_end(self, trainer):
+        if trainer.steps == int(sys.argv[1]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+config, params, output = sys.argv[2:5]
+machamp_lite.train([config], params, name="r", output_dir=output, device="cpu", seed=5,
+                   threads=1, callbacks=[KillAtStep()])
+"""
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
@@ -77,7 +90,17 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, small_run
     straight = run(train_command(config, params, tmp_path / "straight", *SAME_RUN))
     assert straight.returncode == 0, straight.stderr
     # 240 demo sentences in batches of at most 32: 8 steps per epoch; step 12 is mid-epoch 2.
-    killed = run(train_command(config, params, tmp_path / "killed", *SAME_RUN), kill_at_step=12)
+    killed = run(
+        [
+            sys.executable,
+            "-c",
+            KILL_AT_STEP,
+            "12",
+            str(config),
+            str(params),
+            str(tmp_path / "killed"),
+        ]
+    )
     assert killed.returncode == -signal.SIGKILL
     run_dir = single_run_dir(tmp_path / "killed")
     assert latest_checkpoint(run_dir).name == "epoch-001"

@@ -31,8 +31,8 @@ def test_total_loss_is_the_weighted_sum_of_task_losses():
     a = SoftmaxTagger(4, LabelVocabulary(["x", "y"]))
     b = SoftmaxTagger(4, LabelVocabulary(["p", "q", "r"]))
     gold = {
-        "a": a.labels_to_tensor([["x", "y", "x"], ["y", "y", "x"]], 3),
-        "b": b.labels_to_tensor([["p", "q", "r"], ["r", "q", "p"]], 3),
+        "a": a.codec.to_tensor(a.vocabulary, [["x", "y", "x"], ["y", "y", "x"]], 3),
+        "b": b.codec.to_tensor(b.vocabulary, [["p", "q", "r"], ["r", "q", "p"]], 3),
     }
     plain = MultiTaskModel(FixedEncoder(vectors, mask), {"a": a, "b": b})
     total, losses = plain({}, gold)
