@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -29,30 +30,61 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"), demo_texts())
 
 
+# The learning rates (encoder, decoders) that most fast runs of the tiny BERT train with.
+TINY_OPTIMIZER = {"lr": 0.001, "decoder_lr": 0.01}
+
+
+def tiny_training_params(
+    path: Path,
+    model: Path,
+    num_epochs: int = 2,
+    *,
+    optimizer: dict[str, float] | None = TINY_OPTIMIZER,
+    **sections: dict[str, Any],
+) -> Path:
+    """Write to ``path`` a parameter config for fast training runs of ``model`` (the tiny BERT):
+    inputs of at most 64 subwords, ``num_epochs`` epochs, and ``optimizer`` (``None``: the
+    defaults' learning rates). Each keyword of ``sections`` (``batching={...}``,
+    ``encoder={...}``, ``training={...}``...) adds its keys to that section. Returns ``path``."""
+    config: dict[str, Any] = {
+        "transformer_model": str(model),
+        "encoder": {"max_input_length": 64},
+        "training": {"num_epochs": num_epochs},
+    }
+    if optimizer is not None:
+        config["training"]["optimizer"] = dict(optimizer)
+    for section, values in sections.items():
+        config[section] = {**config.get(section, {}), **values}
+    return write(path, json.dumps(config))
+
+
 @pytest.fixture
 def tiny_params(tmp_path, tiny_model) -> Path:
     """A parameter config for fast tests: tiny model, 2 epochs, small batches."""
-    params = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 16, "max_tokens": 1024},
-        "training": {"num_epochs": 2, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    path = tmp_path / "params.json"
-    path.write_text(json.dumps(params), encoding="utf-8")
-    return path
+    return tiny_training_params(
+        tmp_path / "params.json", tiny_model, batching={"batch_size": 16, "max_tokens": 1024}
+    )
 
 
 @pytest.fixture(scope="session")
 def params(tmp_path_factory, tiny_model) -> Path:
     """A parameter config: one epoch of the tiny model (shared by the hostile-input tests)."""
-    config = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 16, "max_tokens": 1024},
-        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    return write(tmp_path_factory.mktemp("params") / "params.json", json.dumps(config))
+    return tiny_training_params(
+        tmp_path_factory.mktemp("params") / "params.json",
+        tiny_model,
+        1,
+        batching={"batch_size": 16, "max_tokens": 1024},
+    )
+
+
+@pytest.fixture(scope="session")
+def no_dropout_model(tmp_path_factory) -> Path:
+    """A tiny BERT without dropout, so runs that differ only in batching are comparable."""
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny-nodrop"), demo_texts())
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -28,7 +28,7 @@ from machamp_lite.cli import main
 from machamp_lite.errors import MachampError, ModelLoadError
 from machamp_lite.predict import Predictor
 
-from conftest import one_error, write
+from conftest import one_error, tiny_training_params, write
 
 CONLL = "# id s{n}\tdomain=x\nanna _ _ B-PER\nlives _ _ O\nin _ _ O\nberlin _ _ B-LOC\n\n"
 DAMAGED = "the model directory is damaged: copy it again or retrain"
@@ -50,19 +50,14 @@ def trained(tmp_path_factory, tiny_model) -> Path:
             "tasks": {"ner": {"task_type": "seq_bio", "column_idx": -1}},
         }
     }
-    params = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 8},
-        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
+    params = tiny_training_params(folder / "params.json", tiny_model, 1, batching={"batch_size": 8})
     code = main(
         [
             "train",
             "--dataset_configs",
             str(write(folder / "small.json", json.dumps(config))),
             "--parameters_config",
-            str(write(folder / "params.json", json.dumps(params))),
+            str(params),
             "--output_dir",
             str(folder / "logs"),
             "--name",

@@ -3,7 +3,6 @@ configs validate, every machamp-lite command line parses, and relative links res
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import sys
@@ -15,7 +14,7 @@ from machamp_lite.config import load_config_file, validate_against_defaults, val
 from machamp_lite.reference import default_params
 from machamp_lite.registry import decoders, encoders, load_plugins, metrics, readers
 
-from conftest import ROOT
+from conftest import ROOT, tiny_training_params
 
 DOCS = ROOT / "docs"
 PAGES = [
@@ -59,13 +58,12 @@ def sandbox(tmp_path, monkeypatch, tiny_model):
     (tmp_path / "data").symlink_to(ROOT / "data", target_is_directory=True)
     (tmp_path / "dataset_configs").symlink_to(ROOT / "dataset_configs", target_is_directory=True)
     (tmp_path / "param_configs").mkdir()
-    params = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "batching": {"batch_size": 32, "max_tokens": 2048},
-        "training": {"num_epochs": 2, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    (tmp_path / "param_configs" / "demo.json").write_text(json.dumps(params), encoding="utf-8")
+    tiny_training_params(
+        tmp_path / "param_configs" / "demo.json",
+        tiny_model,
+        2,
+        batching={"batch_size": 32, "max_tokens": 2048},
+    )
     load_plugins()
     for registry in (readers, encoders, decoders, metrics):
         monkeypatch.setattr(registry, "_entries", dict(registry._entries))

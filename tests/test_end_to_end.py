@@ -15,7 +15,7 @@ from machamp_lite.decoders.codecs import bio_label_problem
 from machamp_lite.evaluation import evaluate_files
 from machamp_lite.predict import Predictor
 
-from conftest import DEMO, ROOT
+from conftest import DEMO, ROOT, tiny_training_params
 
 
 def only_run_dir(output_dir: Path) -> Path:
@@ -28,16 +28,8 @@ def only_run_dir(output_dir: Path) -> Path:
 def trained_run(tmp_path_factory, tiny_model) -> Path:
     """One CLI training run shared by the tests below (2 epochs on the demo data)."""
     folder = tmp_path_factory.mktemp("e2e")
-    params = folder / "params.json"
-    params.write_text(
-        json.dumps(
-            {
-                "transformer_model": str(tiny_model),
-                "encoder": {"max_input_length": 64},
-                "batching": {"batch_size": 16},
-                "training": {"num_epochs": 3, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-            }
-        )
+    params = tiny_training_params(
+        folder / "params.json", tiny_model, 3, batching={"batch_size": 16}
     )
     code = main(
         [

@@ -9,7 +9,7 @@ import shutil
 from machamp_lite.cli import main
 from machamp_lite.experiment import plan, run_state
 
-from conftest import ROOT, write
+from conftest import ROOT, tiny_training_params, write
 
 
 def grid_command(tmp_path, params_paths) -> list[str]:
@@ -30,14 +30,10 @@ def grid_command(tmp_path, params_paths) -> list[str]:
 
 
 def test_grid_runs_every_combination_resumes_and_writes_tables(tmp_path, tiny_model, capsys):
-    base = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "training": {"num_epochs": 1, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-    }
-    fast = write(tmp_path / "fast.json", json.dumps(base))
-    slow = dict(base, training={"num_epochs": 1, "optimizer": {"lr": 0.0001}})
-    slow_path = write(tmp_path / "slow.json", json.dumps(slow))
+    fast = tiny_training_params(tmp_path / "fast.json", tiny_model, 1)
+    slow_path = tiny_training_params(
+        tmp_path / "slow.json", tiny_model, 1, optimizer={"lr": 0.0001}
+    )
     command = grid_command(tmp_path, [fast, slow_path]) + [
         "--seeds",
         "1",

@@ -144,6 +144,12 @@ def train(
     run continues from its last complete checkpoint, with the configs it was started with.
     Plugin modules that the configs list are imported only when named in ``allow_plugins``
     (``--plugins``), or already imported. ``callbacks`` run after the built-in ones."""
+    for position, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{position}]: expected an instance of a subclass of "
+                f"machamp_lite.training.callbacks.Callback, got {type(callback).__name__}"
+            )
     checkpoint = None
     if resume:
         previous = Path(resume)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import machamp_lite
 from machamp_lite.modules.encoder import TransformerEncoder, load_tokenizer
 
-from conftest import ROOT, write
+from conftest import ROOT, tiny_training_params
 
 
 def test_released_tokenizer_is_saved_from_its_folder_unchanged(tmp_path, tiny_model):
@@ -27,12 +25,7 @@ def test_released_tokenizer_is_saved_from_its_folder_unchanged(tmp_path, tiny_mo
 
 
 def test_training_leaves_no_staged_tokenizer_and_the_archive_predicts(tmp_path, tiny_model):
-    params = {
-        "transformer_model": str(tiny_model),
-        "encoder": {"max_input_length": 64},
-        "training": {"num_epochs": 1},
-    }
-    path = write(tmp_path / "params.json", json.dumps(params))
+    path = tiny_training_params(tmp_path / "params.json", tiny_model, 1, optimizer=None)
     run = machamp_lite.train(
         [str(ROOT / "dataset_configs/demo.json")],
         str(path),

@@ -16,7 +16,7 @@ import torch
 from machamp_lite.errors import ConfigError
 from machamp_lite.training.checkpoint import STATE, WEIGHTS, latest_checkpoint
 
-from conftest import ROOT, train_command, write
+from conftest import ROOT, tiny_training_params, train_command, write
 
 SAME_RUN = ("--name", "r", "--seed", "5")
 
@@ -46,16 +46,8 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def small_run_inputs(tmp_path, tiny_model):
-    params = write(
-        tmp_path / "params.json",
-        json.dumps(
-            {
-                "transformer_model": str(tiny_model),
-                "encoder": {"max_input_length": 64},
-                "batching": {"batch_size": 32},
-                "training": {"num_epochs": 3, "optimizer": {"lr": 0.001, "decoder_lr": 0.01}},
-            }
-        ),
+    params = tiny_training_params(
+        tmp_path / "params.json", tiny_model, 3, batching={"batch_size": 32}
     )
     config = write(
         tmp_path / "data.json",
