@@ -103,7 +103,7 @@ def _failed_write(error: BaseException) -> bool:
     return type(error) is Exception and _RUST_IO_ERROR.search(str(error)) is not None
 
 
-def _save_failed(target: Path, error: Exception) -> str:
+def _save_failed(target: Path, error: BaseException) -> str:
     reason = (error.strerror if isinstance(error, OSError) else None) or str(error) or repr(error)
     return (
         f"{target}: cannot save the model ({reason}); nothing was written there, and a model "
@@ -155,10 +155,10 @@ def _manifest(folder: Path, params: dict[str, Any], datasets: dict[str, Any]) ->
 # ---- loading ----
 
 
-def _require(path: Path, value: Any, key: str, kind: type, required: bool = True) -> None:
+def _require(path: Path, value: Any, key: str, kind: type[Any], required: bool = True) -> None:
     """``value`` (found under ``key`` in the file ``path``) is of ``kind``; else one error
     naming the file and the key."""
-    names = {dict: "an object", list: "a list", str: "a string"}
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
     if value is None:
         if required:
             raise ModelLoadError(f"{path}: missing required key {key!r}; {DAMAGED}")

@@ -179,7 +179,8 @@ def split_overrides(
     config (``training.num_epochs=3``). The one place that decides: ``train``, ``experiment``
     and the Python API all route overrides through it."""
     names = dataset_names(dataset_configs) if overrides else set()
-    params, datasets = [], []
+    params: list[str] = []
+    datasets: list[str] = []
     for override in overrides:
         (datasets if _first_key(override) in names else params).append(override)
     return params, datasets

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from .config_files import default_params
 from .errors import ConfigError
@@ -193,7 +193,7 @@ def shown(value: Any) -> str:
         return repr(value)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """int or float, not bool: JSON's ``true`` is not 1 in a config."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

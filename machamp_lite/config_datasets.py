@@ -35,7 +35,7 @@ DATASET_KEYS = {
     "plugins": (list,),
     "sent_idxs": (list,),
 }
-DATASET_DEFAULTS = {
+DATASET_DEFAULTS: dict[str, Any] = {
     "dev_data_path": None,
     "word_idx": 0,
     "reader": None,

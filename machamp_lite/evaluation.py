@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .data.sentence import Sentence
 from .errors import DataError
@@ -265,7 +265,11 @@ def evaluate_by_language(
             missing.append(sent_id if sent_id is not None else f"(no id; line {g.first_line})")
         else:
             keys.append(language)
-    groups = count_spans(str(gold_path), gold, str(pred_path), pred, scheme, keys, label_column)
+    # Grouped by the keys, languages: gold holds sentences (a file without any is refused).
+    groups = cast(
+        dict[str, SpanCounts],
+        count_spans(str(gold_path), gold, str(pred_path), pred, scheme, keys, label_column),
+    )
     pooled = SpanCounts()
     for counts in groups.values():
         pooled.merge(counts)

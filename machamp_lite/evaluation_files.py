@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from .data.reader_base import build_reader
-from .data.readers import DEFAULT_COMMENT_REGEX, detect_reader
+from .data.readers import DEFAULT_COMMENT_REGEX, ColumnReader, detect_reader
 from .data.sentence import Sentence, TaskColumn
 from .data.text import split_fields, stream_lines
 from .errors import DataError
@@ -84,10 +84,11 @@ def read_labelled(
     reader_class = readers.get(detect_reader(path, encoding))
     reader = build_reader(reader_class, settings, path)
     # A too-short line of a tab-separated column file names evaluate's option.
-    reader.separator_advice = (
-        f"{'guessed from the file; ' if guessed else ''}give --separator whitespace if the "
-        "columns are separated by spaces"
-    )
+    if isinstance(reader, ColumnReader):
+        reader.separator_advice = (
+            f"{'guessed from the file; ' if guessed else ''}give --separator whitespace if the "
+            "columns are separated by spaces"
+        )
     return reader.read(path, [TaskColumn("label", label_column)], require_labels)
 
 

@@ -82,7 +82,7 @@ def run_grid(
             continue
         allowed = list(allow_plugins or [])
         if state == "resume":
-            arguments = {"resume": str(run.run_dir), "allow_plugins": allowed}
+            arguments: dict[str, Any] = {"resume": str(run.run_dir), "allow_plugins": allowed}
             _train_in_fresh_process(run, arguments, device, threads)
             continue
         if state == "restart":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -14,6 +14,9 @@ from .data.vocabulary import LabelVocabulary
 from .decoders.base import Decoder
 from .errors import ConfigError
 from .registry import check_arguments, decoders, encoders
+
+if TYPE_CHECKING:
+    from .modules.encoder import TransformerEncoder
 
 
 @dataclass
@@ -34,7 +37,7 @@ def collect_tasks(datasets: dict[str, dict[str, Any]]) -> dict[str, TaskSpec]:
     for dataset in datasets.values():
         for name, task in dataset["tasks"].items():
             where = f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}"
-            decoder_class = decoders.get(task["task_type"], where=where)
+            decoder_class = cast(type[Decoder], decoders.get(task["task_type"], where=where))
             args = {k: v for k, v in task.items() if k not in TASK_KEYS}
             check_arguments(
                 decoder_class, args, where, provided_by_caller=("input_dim", "vocabulary")
@@ -64,9 +67,13 @@ def collect_tasks(datasets: dict[str, dict[str, Any]]) -> dict[str, TaskSpec]:
 class MultiTaskModel(nn.Module):
     """Shared encoder + ``{task: decoder}``; total loss = sum of ``loss_weight * task loss``."""
 
+    # Any registered encoder; the library calls the built-in one's interface (encode_many,
+    # input_length, collate, ...) on it, so it is typed as that one.
+    encoder: TransformerEncoder
+
     def __init__(
         self,
-        encoder: nn.Module,
+        encoder: TransformerEncoder,
         task_decoders: dict[str, Decoder],
         loss_weights: dict[str, float] | None = None,
     ):
@@ -75,10 +82,14 @@ class MultiTaskModel(nn.Module):
         self.decoders = nn.ModuleDict(task_decoders)
         self.loss_weights = dict(loss_weights or {})
 
-    def forward(self, inputs: dict, gold: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    def forward(
+        self, inputs: dict, gold: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor | int, dict[str, torch.Tensor]]:
+        """The weighted total loss (0 without gold) and the loss of each task in ``gold``."""
         vectors, mask = self.encoder(inputs)
         losses = {
-            task: self.decoders[task].loss(vectors, mask, labels) for task, labels in gold.items()
+            task: cast(Decoder, self.decoders[task]).loss(vectors, mask, labels)
+            for task, labels in gold.items()
         }
         total = sum(self.loss_weights.get(t, 1.0) * loss for t, loss in losses.items())
         return total, losses
@@ -86,7 +97,7 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, inputs: dict, tasks: Sequence[str]) -> dict[str, list]:
         vectors, mask = self.encoder(inputs)
-        return {task: self.decoders[task].decode(vectors, mask) for task in tasks}
+        return {task: cast(Decoder, self.decoders[task]).decode(vectors, mask) for task in tasks}
 
 
 def build_model(

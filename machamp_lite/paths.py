@@ -11,7 +11,7 @@ import os
 import stat
 
 
-def path_problem(path: str | os.PathLike, what: str, not_found: str) -> str | None:
+def path_problem(path: str | os.PathLike[str], what: str, not_found: str) -> str | None:
     """None when ``path`` is a regular file (or a link to one); else what is wrong with it,
     as the rest of a message that starts with the path. ``what`` names the expected kind of
     file ("data file", "config file"); ``not_found`` is the message for a missing path."""

@@ -7,7 +7,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tqdm import tqdm
@@ -24,6 +24,7 @@ from .data.writers import (
     write_predictions_streaming,
     write_token_label,
 )
+from .decoders.base import Decoder
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
@@ -66,7 +67,7 @@ def predict_encoded(
                 results[task][index] = value
     if words is not None:
         for task in tasks:
-            restore = model.decoders[task].codec.targets_to_labels
+            restore = cast(Decoder, model.decoders[task]).codec.targets_to_labels
             results[task] = [restore(list(w), r) for w, r in zip(words, results[task])]
     return results
 
@@ -206,6 +207,7 @@ class Predictor:
         if token_tasks and token_tasks == tasks:
             # Streamed when the input is read as it is consumed: raw text, or a reader that
             # streams; other readers read the whole file.
+            stream: Iterator[Sentence] | None
             if raw_text:
                 stream = iter_raw_text(input_path, config.get("encoding", "utf-8"))
             else:

@@ -4,6 +4,7 @@ small BERT with random weights, saved as a Hugging Face folder. Nothing is downl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -76,10 +77,8 @@ def build_random_model(
         model_max_length=sizes["max_position_embeddings"],
     )
     torch.manual_seed(seed)
-    config = BertConfig(
-        **{"vocab_size": tokenizer.get_vocab_size(), **sizes},
-        pad_token_id=tokenizer.token_to_id("[PAD]"),
-    )
+    settings: dict[str, Any] = {"vocab_size": tokenizer.get_vocab_size(), **sizes}
+    config = BertConfig(**settings, pad_token_id=tokenizer.token_to_id("[PAD]"))
     model = BertModel(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

@@ -63,6 +63,8 @@ class Reader:
     :meth:`settings_from_dataset` may reinterpret them for the format."""
 
     streams: ClassVar[bool] = False
+    # Set by the registry on a registered class: the name configs select it by.
+    registered_name: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

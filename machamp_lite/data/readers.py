@@ -143,7 +143,9 @@ class ColumnReader(Reader):
         tab = self.separator == "tab"
         word_idx = self.word_idx
         comment_match = self.comment.match
-        label_tasks = [(t.name, t, t.columns, set()) for t in token_tasks] if require_labels else []
+        label_tasks: list[tuple[str, TaskColumn, list[int], set[str]]] = (
+            [(t.name, t, t.columns, set()) for t in token_tasks] if require_labels else []
+        )
         bad_count: dict[int, bool] = {}
         for number, line in lines:
             if line.endswith("\r"):

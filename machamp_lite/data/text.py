@@ -63,7 +63,7 @@ class EncodingError(DataError):
     def __init__(
         self,
         problem: str,
-        path: str,
+        path: str | None,
         line: int | None = None,
         suggestion: str | None = None,
         example: bool = False,
@@ -195,7 +195,7 @@ def check_text_start(head: bytes, path: str, encoding: str) -> None:
                 remedy=f"decompress it first (e.g. with {tool}) and give the path of the "
                 "decompressed file",
             )
-    found = None
+    found: tuple[str, str] | None = None
     for family, order, bom in [
         ("UTF-32", "little-endian", codecs.BOM_UTF32_LE),
         ("UTF-32", "big-endian", codecs.BOM_UTF32_BE),
@@ -210,10 +210,10 @@ def check_text_start(head: bytes, path: str, encoding: str) -> None:
             )
             break
     if found is None:
-        wide = _wide_without_bom(head)
-        if wide is None:
+        unmarked = _wide_without_bom(head)
+        if unmarked is None:
             return
-        family, order = wide
+        family, order = unmarked
         endian = "little" if order == "le" else "big"
         share = "one byte in two is" if family == "UTF-16" else "three bytes in four are"
         found = (

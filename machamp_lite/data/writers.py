@@ -73,9 +73,6 @@ def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> 
     return line
 
 
-_END = object()
-
-
 def _output_error(error: OSError, target: Path) -> DataError:
     """The one-line error for a file system that refused to take the output."""
     reason = write_failure_reason(error, target.parent)
@@ -112,8 +109,7 @@ def atomic_write(path: str | os.PathLike, chunks: Iterable[str], encoding: str =
         ) from None
     out = os.fdopen(handle, "w", encoding=encoding, newline="")
     try:
-        source = iter(chunks)
-        while (chunk := next(source, _END)) is not _END:
+        for chunk in chunks:
             try:
                 out.write(chunk)
             except OSError as error:
@@ -265,7 +261,7 @@ def write_in_place_streaming(
     check_not_input(input_path, output_path)
     pending: dict[int, list[tuple[int, str]]] = {}
     source = iter(chunks)
-    covered = 0
+    covered: float = 0  # the last line number that the chunks read so far cover; inf at the end
 
     def entries_for(number: int) -> list[tuple[int, str]]:
         nonlocal covered
@@ -359,7 +355,7 @@ def write_predictions_streaming(
 
 
 def write_labels_only(
-    output_path: str, sentences: Sequence[Sentence], labels: Sequence[Sequence[str]]
+    output_path: str, sentences: Iterable[Sentence], labels: Iterable[Sequence[str]]
 ) -> None:
     """One label per token line and a blank line between sentences (MultiCoNER submissions)."""
 
@@ -373,7 +369,7 @@ def write_labels_only(
 
 
 def write_token_label(
-    output_path: str, sentences: Sequence[Sentence], labels: Sequence[Sequence[str]]
+    output_path: str, sentences: Iterable[Sentence], labels: Iterable[Sequence[str]]
 ) -> None:
     """``token<TAB>label`` lines and a blank line between sentences (for --raw_text input)."""
 

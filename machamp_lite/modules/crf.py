@@ -258,6 +258,11 @@ class ConditionalRandomField(torch.nn.Module):
     in both the likelihood and Viterbi, so decoding never produces a disallowed sequence.
     """
 
+    # Buffers (registered in __init__): the BIO masks, or None without constraints.
+    allowed_transitions: Tensor | None
+    allowed_start: Tensor | None
+    allowed_end: Tensor | None
+
     def __init__(
         self, num_tags: int, constraints: tuple[Tensor, Tensor, Tensor] | None = None
     ) -> None:
@@ -271,10 +276,11 @@ class ConditionalRandomField(torch.nn.Module):
         self.end_transitions = torch.nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
         masks: tuple[Tensor | None, ...] = (None, None, None)
         if constraints is not None:
-            masks = tuple(c.detach().clone().bool() for c in constraints)
-            shapes = [tuple(m.shape) for m in masks]
+            given = tuple(c.detach().clone().bool() for c in constraints)
+            shapes = [tuple(m.shape) for m in given]
             if shapes != [(num_tags, num_tags), (num_tags,), (num_tags,)]:
                 raise ValueError(f"constraints have shapes {shapes}, expected K={num_tags}")
+            masks = given
         self.register_buffer("allowed_transitions", masks[0])
         self.register_buffer("allowed_start", masks[1])
         self.register_buffer("allowed_end", masks[2])

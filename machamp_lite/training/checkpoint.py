@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,7 +47,9 @@ def _fsync_dir(folder: Path) -> None:
 
 def random_states(batch_rng: random.Random) -> dict[str, Any]:
     """Every generator that affects training, in types that weights_only loading accepts."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    # The legacy state of the global (MT19937) generator: a tuple, not the dict of other ones.
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, position, has_gauss, cached = legacy
     states = {
         "batching": batch_rng.getstate(),
         "python": random.getstate(),

@@ -10,12 +10,13 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from tqdm import tqdm
 
 from ..data.batching import epoch_schedule, make_batches
+from ..decoders.base import Decoder
 from ..errors import DataError, MachampError
 from ..model import MultiTaskModel, TaskSpec
 from ..predict import move, predict_encoded
@@ -26,6 +27,9 @@ from .distributed import DistributedContext, wrap_data_parallel
 from .optimization import build_optimizer, build_scheduler
 from .selection import summed_score
 from .splits import DatasetSplit
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
 
 Batch = tuple[str, list[int]]  # a dataset name and the indices of its sentences
 
@@ -127,7 +131,7 @@ class Trainer:
         return {
             task: split.codecs[task]
             .to_tensor(
-                self.model.decoders[task].vocabulary,
+                cast(Decoder, self.model.decoders[task]).vocabulary,
                 [split.targets[task][i] for i in batch],
                 num_words,
             )
@@ -153,9 +157,10 @@ class Trainer:
             split = self.train_splits[dataset]
             inputs = self.model.encoder.collate([split.encoded[i] for i in batch], self.max_tokens)
             gold = self._gold(split, batch, inputs["word_mask"].shape[1])
-            sync = contextlib.nullcontext()
+            sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
             if self.context.active and position < len(mine) - 1:
-                sync = self.network.no_sync()  # all-reduce once, after the last batch
+                # Active: the network is DDP. All-reduce once, after the last batch.
+                sync = cast("DistributedDataParallel", self.network).no_sync()
             try:
                 with sync:
                     with self.autocast():
