@@ -130,6 +130,23 @@ def one_error(capsys, code: int) -> str:
     return errors[0]
 
 
+def demo_train_arguments(params: Path, output: Path, *extra: str) -> list[str]:
+    """``machamp-lite train``'s arguments for the two demo datasets (NER and auxiliary NER)."""
+    return [
+        "train",
+        "--dataset_configs",
+        str(ROOT / "dataset_configs/demo.json"),
+        str(ROOT / "dataset_configs/demo_aux.json"),
+        "--parameters_config",
+        str(params),
+        "--output_dir",
+        str(output),
+        "--data_dir",
+        str(ROOT),
+        *extra,
+    ]
+
+
 def train_command(config: Path, params: Path, output: Path, *extra: str) -> list[str]:
     """The ``machamp-lite train`` command line of a fresh process, on one CPU thread."""
     return [

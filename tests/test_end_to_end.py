@@ -15,7 +15,7 @@ from machamp_lite.decoders.codecs import bio_label_problem
 from machamp_lite.evaluation import evaluate_files
 from machamp_lite.predict import Predictor
 
-from conftest import DEMO, ROOT, tiny_training_params
+from conftest import DEMO, ROOT, demo_train_arguments, tiny_training_params
 
 
 def only_run_dir(output_dir: Path) -> Path:
@@ -32,24 +32,9 @@ def trained_run(tmp_path_factory, tiny_model) -> Path:
         folder / "params.json", tiny_model, 3, batching={"batch_size": 16}
     )
     code = main(
-        [
-            "train",
-            "--dataset_configs",
-            str(ROOT / "dataset_configs/demo.json"),
-            str(ROOT / "dataset_configs/demo_aux.json"),
-            "--parameters_config",
-            str(params),
-            "--output_dir",
-            str(folder / "logs"),
-            "--name",
-            "e2e",
-            "--data_dir",
-            str(ROOT),
-            "--seed",
-            "3",
-            "--threads",
-            "2",
-        ]
+        demo_train_arguments(
+            params, folder / "logs", "--name", "e2e", "--seed", "3", "--threads", "2"
+        )
     )
     assert code == 0
     return only_run_dir(folder / "logs")

@@ -18,7 +18,7 @@ from machamp_lite.training.distributed import (
     wrap_data_parallel,
 )
 
-from conftest import ROOT, tiny_training_params
+from conftest import ROOT, demo_train_arguments, tiny_training_params
 
 
 @pytest.mark.parametrize("world_size", [None, "1"])
@@ -52,22 +52,7 @@ def run_training(tmp_path: Path, model: Path, name: str, nproc: int, accumulatio
         batching={"batch_size": 16},
         training={"accumulation_steps": accumulation},
     )
-    command = [
-        "train",
-        "--dataset_configs",
-        str(ROOT / "dataset_configs/demo.json"),
-        str(ROOT / "dataset_configs/demo_aux.json"),
-        "--parameters_config",
-        str(params),
-        "--output_dir",
-        str(tmp_path / name),
-        "--data_dir",
-        str(ROOT),
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-    ]
+    command = demo_train_arguments(params, tmp_path / name, "--threads", "1", "--device", "cpu")
     if nproc > 1:
         command += ["--nproc", str(nproc)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
