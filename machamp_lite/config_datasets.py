@@ -32,9 +32,13 @@ DATASET_KEYS = {
     "comment_regex": (str, type(None)),
     "max_sents": (int,),
     "max_dev_sents": (int,),
+    "max_words": (int,),
+    "skip_first_line": (bool,),
     "plugins": (list,),
     "sent_idxs": (list,),
 }
+# MaChAmp's other names for keys: read as the key they stand for.
+DATASET_KEY_ALIASES = {"validation_data_path": "dev_data_path"}
 DATASET_DEFAULTS: dict[str, Any] = {
     "dev_data_path": None,
     "word_idx": 0,
@@ -44,10 +48,12 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "comment_regex": None,
     "max_sents": -1,
     "max_dev_sents": -1,
+    "max_words": -1,
+    "skip_first_line": False,
     "plugins": [],
 }
-# Dataset keys that hold a sentence count: -1 means every sentence.
-SENTENCE_LIMIT_KEYS = ("max_sents", "max_dev_sents")
+# Dataset keys that hold a sentence (or word) count: -1 means every sentence.
+SENTENCE_LIMIT_KEYS = ("max_sents", "max_dev_sents", "max_words")
 
 # Keys of a task entry that the library reads; other keys go to the decoder's constructor.
 # The one list of them: the model and the reference import it from here.
@@ -129,12 +135,19 @@ def validate_dataset(
     with problems.catch():
         check_name(name, "dataset", source)
     given = {}
+    for alias, key in DATASET_KEY_ALIASES.items():
+        if alias in dataset and key in dataset:
+            problems.add(f"{where}: keys {alias!r} and {key!r} name the same thing; keep one")
+        elif alias in dataset:
+            dataset = {(key if k == alias else k): v for k, v in dataset.items()}
     for key, value in dataset.items():
         if key not in DATASET_KEYS:
             problems.add(
                 f"{where}: unknown key {key!r}; expected one of: {', '.join(sorted(DATASET_KEYS))}"
             )
-        elif not isinstance(value, DATASET_KEYS[key]) or isinstance(value, bool):
+        elif not isinstance(value, DATASET_KEYS[key]) or (
+            isinstance(value, bool) and bool not in DATASET_KEYS[key]
+        ):
             expected = _expected(DATASET_KEYS[key])
             problems.add(f"{where}: key {key!r} must be {expected}, got {json.dumps(value)}")
         else:
@@ -198,7 +211,8 @@ def _check_settings(result: dict[str, Any], where: str, problems: Problems) -> N
     for key in SENTENCE_LIMIT_KEYS:
         if result[key] == 0 or result[key] < -1:
             problems.add(
-                f"{where}: key {key!r} must be -1 (every sentence) or at least 1, got {result[key]}"
+                f"{where}: key {key!r} must be -1 (every "
+                f"{'word' if key == 'max_words' else 'sentence'}) or at least 1, got {result[key]}"
             )
     if result["comment_regex"] is not None:
         try:

@@ -20,7 +20,7 @@ DATASET_DESCRIPTIONS = {
     "train_data_path": "Training file, or a list of files read as their union. Relative paths "
     "resolve against `--data_dir`, else `$MACHAMP_DATA_DIR`, else the working directory.",
     "dev_data_path": "Development file(s), predicted after every epoch for model selection; "
-    "without one, the last epoch is kept.",
+    "without one, the last epoch is kept. MaChAmp's `validation_data_path` is read as this key.",
     "word_idx": "Column of the word (counted from 0). For CoNLL-U the default 0 means FORM (1).",
     "tasks": "The dataset's tasks: `{task name: task config}` (see Task keys). Datasets that "
     "share a task name share its decoder.",
@@ -32,6 +32,9 @@ DATASET_DESCRIPTIONS = {
     "comment_regex": "Lines matching it before a sentence are comments, kept in the output. "
     "Unset: MultiCoNER, CoNLL-U and GermEval comment lines.",
     "max_sents": "Train on the first N sentences of each training file only (-1: all).",
+    "max_words": "Train on the first sentences of each training file that hold at most N words "
+    "together (-1: all); after `max_sents`. Word-level tasks only (as in MaChAmp).",
+    "skip_first_line": "The first line of each file is a header row, not data (MaChAmp's key).",
     "max_dev_sents": "Score the first N sentences of each dev file only (-1: all).",
     "plugins": "Python modules to import before the dataset is read, so that they can register "
     "components (readers, decoders, metrics).",

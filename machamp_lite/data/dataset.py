@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..decoders.codecs import codec_for
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..registry import readers
 from .readers import NoSentencesError, Reader, detect_reader, reader_from_dataset
 from .sentence import Sentence, TaskColumn
@@ -68,9 +68,12 @@ def read_dataset_file(
             "without a dev set (the last epoch's model is kept)",
             path,
         ) from None
+    max_words = dataset.get("max_words", -1) if limit is None else -1  # training files only
     limit = dataset.get("max_sents", -1) if limit is None else limit
     if limit > 0:
         sentences = sentences[:limit]
+    if max_words > 0:
+        sentences = first_words(sentences, max_words, dataset, path, columns)
     if require_labels:
         for task, config in dataset["tasks"].items():
             codec = codec_for(config["task_type"])
@@ -80,4 +83,28 @@ def read_dataset_file(
                 changed += count
             if changed:
                 logger.info("%s: %s", path, codec.normalised_note.format(count=changed, task=task))
+    return sentences
+
+
+def first_words(
+    sentences: list[Sentence], max_words: int, dataset: dict[str, Any], path: str, columns
+) -> list[Sentence]:
+    """The first sentences that hold at most ``max_words`` words together (MaChAmp's
+    ``max_words``: the sentence that would cross the limit and all after it are left out)."""
+    if all(column.level == "sentence" for column in columns):
+        raise ConfigError(
+            f"{dataset['source']}, dataset {dataset['name']!r}: key 'max_words' counts the words "
+            "of word-level tasks, and this dataset has only sentence-level ones; use max_sents"
+        )
+    total = 0
+    for kept, sentence in enumerate(sentences):
+        total += len(sentence.words)
+        if total > max_words:
+            if kept == 0:
+                raise DataError(
+                    f"max_words {max_words} of dataset {dataset['name']!r} keeps no sentence: "
+                    f"the first has {len(sentence.words)} words; raise max_words",
+                    path,
+                )
+            return sentences[:kept]
     return sentences

@@ -13,13 +13,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..errors import ConfigError
 from ..registry import check_arguments
 from .sentence import Sentence, TaskColumn
 from .text import NoSentencesError
 
 # The dataset keys a reader's constructor may take (each passed only when the constructor
 # names it): the config stays the one place a user sets them, whatever the reader.
-READER_KEYS = ("word_idx", "separator", "encoding", "comment_regex", "sent_idxs")
+READER_KEYS = (
+    "word_idx",
+    "separator",
+    "encoding",
+    "comment_regex",
+    "sent_idxs",
+    "skip_first_line",
+)
 
 
 @dataclass(frozen=True)
@@ -139,4 +147,12 @@ def reader_from_dataset(reader_class: Any, dataset: Mapping[str, Any], where: st
     """The reader of a dataset config, with the keys as the reader's format reads them."""
     own = isinstance(reader_class, type) and issubclass(reader_class, Reader)
     source = reader_class if own else Reader
+    accepted = inspect.signature(reader_class.__init__).parameters
+    if dataset.get("skip_first_line") and "skip_first_line" not in accepted:
+        # Not silently ignored: the header row would be read as data (or refused).
+        raise ConfigError(
+            f"{where}: key 'skip_first_line' is true, but reader "
+            f"{getattr(reader_class, 'registered_name', reader_class.__name__)!r} reads no "
+            "header row; remove the key, or remove the header from the file"
+        )
     return build_reader(reader_class, source.settings_from_dataset(dataset), where)

@@ -85,11 +85,14 @@ class ColumnReader(Reader):
         separator: str = "whitespace",
         encoding: str = "utf-8",
         comment_regex: str | None = None,
+        skip_first_line: bool = False,
     ):
         self.word_idx = word_idx
         self.separator = separator
         self.encoding = encoding
         self.comment = re.compile(comment_regex or DEFAULT_COMMENT_REGEX)
+        # MaChAmp's key for a header row (column names) at the top of each file.
+        self.skip_first_line = skip_first_line
 
     def read(
         self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
@@ -147,7 +150,10 @@ class ColumnReader(Reader):
             [(t.name, t, t.columns, set()) for t in token_tasks] if require_labels else []
         )
         bad_count: dict[int, bool] = {}
+        skip = 1 if self.skip_first_line else 0
         for number, line in lines:
+            if number <= skip:
+                continue  # the header row; the writer copies it through unchanged
             if line.endswith("\r"):
                 line = line[:-1]
             if not line.strip():
@@ -357,9 +363,15 @@ class SentenceTsvReader(Reader):
     """One instance per line, tab-separated: text columns (``sent_idxs``) and label columns.
     The text is split on whitespace into words; used by sentence-level tasks."""
 
-    def __init__(self, sent_idxs: Sequence[int] = (0,), encoding: str = "utf-8"):
+    def __init__(
+        self,
+        sent_idxs: Sequence[int] = (0,),
+        encoding: str = "utf-8",
+        skip_first_line: bool = False,
+    ):
         self.sent_idxs = list(sent_idxs)
         self.encoding = encoding
+        self.skip_first_line = skip_first_line  # MaChAmp's key for a header row
 
     def writer_settings(self) -> WriterSettings:
         """Tab-separated; a label column added to a short line goes after the text columns."""
@@ -371,7 +383,7 @@ class SentenceTsvReader(Reader):
         text = read_text(path, self.encoding)
         sentences = []
         for number, line in iter_lines(text):
-            if not line.strip():
+            if not line.strip() or (number == 1 and self.skip_first_line):
                 continue
             label_columns = [c for t in tasks for c in t.columns] if require_labels else []
             width = min_width(self.sent_idxs, label_columns)
