@@ -40,3 +40,13 @@ class AttachmentScore(Metric):
         uas = self.head_correct / self.total if self.total else 0.0
         las = self.both_correct / self.total if self.total else 0.0
         return {"las": las, "uas": uas, "score": las, "total": self.total}
+
+
+@metrics.register("uas")
+class UnlabeledAttachmentScore(AttachmentScore):
+    """The same counts as ``las``, with UAS (the head alone) as ``score``: MaChAmp's ``uas``
+    metric, for selecting the epoch by heads only."""
+
+    def compute(self) -> dict:
+        result = super().compute()
+        return {**result, "score": result["uas"]}

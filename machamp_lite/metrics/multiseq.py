@@ -57,3 +57,9 @@ class MultiLabelAccuracy(Metric):
             "score": accuracy,
             "total": self.words,
         }
+
+
+@metrics.register("multi_acc")
+class MachampMultiAccuracy(MultiLabelAccuracy):
+    """MaChAmp's name for ``multi_accuracy`` (the same exact-set accuracy per word), so its
+    dataset configs run unchanged."""
