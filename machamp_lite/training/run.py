@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from ..config import (
-    check_name,
+    Problems,
     check_run_name,
     check_task_components,
     load_configs,
+    validate_dataset,
     validate_params,
     write_json,
 )
@@ -98,15 +99,20 @@ def resolved_configs(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def check_resolved_configs(run_dir: Path, params: Any, datasets: Any) -> None:
-    """A run directory may come from someone else: its configs pass the checks a user's do, so
-    that, e.g., a dataset named "../x" cannot make dev predictions land outside the run."""
+    """A run directory may come from someone else: its configs pass the checks a user's do
+    (names, keys, types, tasks and their components), so that, e.g., a dataset named "../x"
+    cannot make dev predictions land outside the run, and a damaged file is one error."""
     validate_params(params, str(run_dir / "params.json"))
+    where = str(run_dir / "datasets.json")
     if not isinstance(datasets, dict) or not all(isinstance(d, dict) for d in datasets.values()):
-        raise ConfigError(f"{run_dir / 'datasets.json'}: expected an object of datasets")
+        raise ConfigError(f"{where}: expected an object of datasets")
+    problems = Problems()
     for name, dataset in datasets.items():
-        check_name(name, "dataset", str(run_dir / "datasets.json"))
-        for task in dataset.get("tasks", {}):
-            check_name(task, "task", f"{run_dir / 'datasets.json'}, dataset {name!r}")
+        if not (isinstance(dataset.get("name"), str) and isinstance(dataset.get("source"), str)):
+            problems.add(f"{where}, dataset {name!r}: not what machamp-lite writes there")
+        written = {k: v for k, v in dataset.items() if k not in ("name", "source")}
+        validate_dataset(name, written, where, None, problems)
+    problems.raise_if_any()
 
 
 def _import_plugins(

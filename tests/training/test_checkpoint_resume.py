@@ -153,3 +153,32 @@ def test_resume_without_a_checkpoint_says_so(tmp_path):
         machamp_lite.train(resume=str(run_dir))
     with pytest.raises(ConfigError, match="not a resumable run directory"):
         machamp_lite.train(resume=str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize(
+    "datasets, expected",
+    [
+        ({"d": {"tasks": {"t": {"task_type": "seq", "column_idx": 1}}}}, "not what machamp-lite"),
+        ({"d": {"name": "d", "source": "x", "tasks": "oops"}}, "key 'tasks' must be an object"),
+        (
+            {"d": {"name": "d", "source": "x", "train_data_path": "/a", "tasks": {"t": {}}}},
+            "missing required key 'task_type'",
+        ),
+    ],
+)
+def test_a_damaged_datasets_json_in_a_run_to_resume_is_one_config_error(
+    tmp_path, datasets, expected
+):
+    """A run directory may be copied or edited: its datasets.json is checked as a user's
+    dataset config is, before anything is read or built (it was a KeyError traceback)."""
+    import machamp_lite
+    from machamp_lite.config import load_params
+
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "epoch-001").mkdir(parents=True)
+    for name in (WEIGHTS, STATE):
+        (run_dir / "checkpoints" / "epoch-001" / name).write_bytes(b"x")
+    (run_dir / "params.json").write_text(json.dumps(load_params(None)))
+    (run_dir / "datasets.json").write_text(json.dumps(datasets))
+    with pytest.raises(ConfigError, match=expected):
+        machamp_lite.train(resume=str(run_dir))
