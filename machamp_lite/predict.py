@@ -49,18 +49,25 @@ def predict_encoded(
     max_tokens: int,
     device: torch.device | str = "cpu",
     words: Sequence[Sequence[str]] | None = None,
+    dataset: str | None = None,
 ) -> dict[str, list[Any]]:
     """Predictions for every sentence, in input order, for each of ``tasks``. With ``words``,
-    each decoder's ``targets_to_labels`` turns its targets back into labels."""
+    each decoder's ``targets_to_labels`` turns its targets back into labels. ``dataset`` names
+    the dataset the sentences belong to, for a model with dataset embeddings."""
     model.eval()
     device = torch.device(device)
     encoder = model.encoder
     lengths = [encoder.input_length(e) for e in encoded]
     results: dict[str, list[Any]] = {t: [None] * len(encoded) for t in tasks}
+    dataset_id = None
+    if dataset is not None and getattr(model, "needs_dataset_ids", False):
+        dataset_id = model.dataset_index(dataset)
     for batch in make_batches(lengths, batch_size, max_tokens):
         # A sentence longer than max_tokens is a batch of its own; the encoder then runs its
         # windows in chunks within the same budget.
         inputs = encoder.collate([encoded[i] for i in batch], max_tokens)
+        if dataset_id is not None:
+            inputs["dataset_ids"] = torch.full((len(batch),), dataset_id, dtype=torch.long)
         predicted = model.predict(move(inputs, device), tasks)
         for task, values in predicted.items():
             for index, value in zip(batch, values):
@@ -118,15 +125,18 @@ class Predictor:
         words = [list(s) for s in sentences]
         encoded = self.model.encoder.encode_many(words)
         predicted = predict_encoded(
-            self.model, encoded, tasks, *self._batch_settings(), self.device, words
+            self.model, encoded, tasks, *self._batch_settings(), self.device, words, config["name"]
         )
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
-    def predict_sentences(self, sentences: Sequence[Sentence], tasks: Sequence[str]) -> dict:
+    def predict_sentences(
+        self, sentences: Sequence[Sentence], tasks: Sequence[str], dataset: str | None = None
+    ) -> dict:
+        """Predictions of ``tasks`` for sentences of ``dataset`` (see ``predict_encoded``)."""
         words = [s.words for s in sentences]
         encoded = self.model.encoder.encode_many(words)
         return predict_encoded(
-            self.model, encoded, tasks, *self._batch_settings(), self.device, words
+            self.model, encoded, tasks, *self._batch_settings(), self.device, words, dataset
         )
 
     def _predict_file_streaming(
@@ -149,7 +159,7 @@ class Predictor:
         def chunks() -> Iterator[tuple[list[Sentence], dict]]:
             nonlocal count
             while chunk := list(itertools.islice(sentences, size)):
-                predicted = self.predict_sentences(chunk, tasks)
+                predicted = self.predict_sentences(chunk, tasks, config["name"])
                 count += len(chunk)
                 progress.update(len(chunk))
                 yield chunk, predicted
@@ -218,7 +228,7 @@ class Predictor:
                     config, input_path, output_path, tasks, stream, labels_only, raw_text
                 )
         sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
-        predicted = self.predict_sentences(sentences, tasks)
+        predicted = self.predict_sentences(sentences, tasks, config["name"])
         if raw_text or labels_only:
             if not token_tasks:
                 raise ConfigError("--raw_text and --labels_only need a token-level task")

@@ -233,9 +233,9 @@ def test_predict_streams_in_chunks_and_keeps_every_line(trained_run, tmp_path, m
     sizes: list[int] = []
     original = predictor.predict_sentences
 
-    def recording(sentences, tasks):
+    def recording(sentences, tasks, *dataset):
         sizes.append(len(sentences))
-        return original(sentences, tasks)
+        return original(sentences, tasks, *dataset)
 
     monkeypatch.setattr(predictor, "predict_sentences", recording)
     source = DEMO / "multiconer_demo_dev.conll"

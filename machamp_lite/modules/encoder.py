@@ -1,7 +1,7 @@
 """The shared encoder: any Hugging Face ``AutoModel`` plus word pooling.
 
 It takes the inputs built by ``SubwordTokenizer.build_inputs`` and returns one vector per word,
-``[batch, words, dim]``; decoders never see subwords.
+``[batch, words, dim]`` (or one per requested layer); decoders never see subwords.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ class TransformerEncoder(nn.Module):
         window_overlap: float = 0.5,
         freeze_embeddings: bool = False,
         gradient_checkpointing: bool = False,
+        update_weights_encoder: bool = True,
+        reset_transformer_model: bool = False,
         pretrained: bool = True,
         tokenizer=None,
         model_config=None,
@@ -140,7 +142,13 @@ class TransformerEncoder(nn.Module):
             )
         self.pooling = pooling
         self.tokenizer = tokenizer or load_tokenizer(transformer_model)
-        self.transformer = _load_model(transformer_model, pretrained, model_config)
+        # reset_transformer_model keeps the pretrained architecture and tokenizer but starts
+        # from fresh random weights (MaChAmp re-runs the model's own initialisation): a
+        # baseline for what pretraining contributes. Loading an archive reads the trained
+        # weights afterwards either way.
+        self.transformer = _load_model(
+            transformer_model, pretrained and not reset_transformer_model, model_config
+        )
         position_limit = getattr(self.transformer.config, "max_position_embeddings", None)
         if position_limit and getattr(self.transformer.config, "model_type", "") in (
             "roberta",
@@ -167,6 +175,11 @@ class TransformerEncoder(nn.Module):
             # two moments); frozen, it costs nothing. Position and type embeddings and all
             # transformer layers still train. See docs/performance.md for the measured effect.
             self.transformer.get_input_embeddings().weight.requires_grad_(False)
+        if not update_weights_encoder:
+            # The transformer as a fixed feature extractor (MaChAmp's update_weights_encoder
+            # false): only what sits on top of it (decoders, layer mixes, dataset embeddings)
+            # learns, for probing, or when memory allows no encoder gradients.
+            self.transformer.requires_grad_(False)
         if gradient_checkpointing:
             # Keep only each layer's input during the forward pass and recompute the rest in
             # the backward pass: activation memory falls from O(layers) to O(1) layers for
@@ -233,8 +246,31 @@ class TransformerEncoder(nn.Module):
         for path in Path(source).iterdir():
             shutil.copy2(path, Path(folder) / path.name)
 
-    def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Word vectors ``[batch, words, dim]`` and the word mask.
+    @property
+    def num_layers(self) -> int:
+        """Layers above the input embeddings. ``layers`` index Hugging Face's ``hidden_states``:
+        0 is the embedding output and ``num_layers`` the last layer (as in MaChAmp)."""
+        count = getattr(self.transformer.config, "num_hidden_layers", None)
+        if count is None:
+            raise ConfigError(
+                f"{type(self.transformer).__name__} does not say how many layers it has "
+                "(num_hidden_layers); use layers_to_use [-1] with it"
+            )
+        return int(count)
+
+    def forward(
+        self,
+        inputs: dict,
+        layers: Sequence[int] | None = None,
+        input_shift: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Word vectors ``[batch, words, dim]`` of the last layer, and the word mask.
+
+        ``layers`` (indices from 0 to ``num_layers``) asks for those layers instead, as
+        ``[len(layers), batch, words, dim]`` in that order; only they are pooled to words, and
+        the transformer is asked for its hidden states only when one below the last is among
+        them. ``input_shift`` (``[batch, dim]``) is added to the input embedding of every
+        position of each sentence, in all its windows: the dataset embeddings.
 
         ``inputs["max_tokens"]`` (optional, set by prediction and training to their budget)
         bounds the rows x width the transformer sees at once: a batch over it (only a sentence
@@ -245,32 +281,93 @@ class TransformerEncoder(nn.Module):
         rows, width = input_ids.shape
         budget = inputs.get("max_tokens")
         chunk_rows = max(1, int(budget) // width) if budget else rows
+        wanted = None if layers is None else tuple(int(layer) for layer in layers)
+        shift = None
+        if input_shift is not None:
+            shift = input_shift.index_select(0, self._row_sentences(inputs))
         if chunk_rows < rows:
-            vectors = self._chunked_word_vectors(inputs, chunk_rows)
-            return self.dropout(vectors), inputs["word_mask"]
-        hidden = self.transformer(
-            input_ids=input_ids, attention_mask=inputs["attention_mask"]
-        ).last_hidden_state
-        flat = hidden.reshape(-1, hidden.shape[-1])
+            vectors = self._chunked_word_vectors(inputs, chunk_rows, wanted, shift)
+        else:
+            states = self._hidden_states(input_ids, inputs["attention_mask"], wanted, shift)
+            vectors = self._gather_words(states, inputs)
+        vectors = self.dropout(vectors)
+        if wanted is None:
+            return vectors, inputs["word_mask"]
+        batch, words, _ = vectors.shape
+        stacked = vectors.view(batch, words, len(wanted), -1).permute(2, 0, 1, 3)
+        return stacked, inputs["word_mask"]
+
+    def _hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        attention: torch.Tensor,
+        wanted: tuple[int, ...] | None,
+        shift: torch.Tensor | None,
+    ) -> list[torch.Tensor]:
+        """The transformer's ``[rows, width, dim]`` output of each ``wanted`` layer (None: the
+        last). The last layer alone is the plain call, without hidden states kept."""
+        arguments: dict[str, torch.Tensor] = {"input_ids": input_ids}
+        if shift is not None:
+            embedded = self.transformer.get_input_embeddings()(input_ids)
+            arguments = {"inputs_embeds": embedded + shift[:, None, :].to(embedded.dtype)}
+        top = None if wanted is None else self.num_layers
+        if wanted is None or all(layer == top for layer in wanted):
+            last = self.transformer(**arguments, attention_mask=attention).last_hidden_state
+            return [last] * (1 if wanted is None else len(wanted))
+        output = self.transformer(**arguments, attention_mask=attention, output_hidden_states=True)
+        # The top layer is read as last_hidden_state in every case, so a task on [-1] gets the
+        # same vectors whatever other tasks ask for.
+        return [
+            output.last_hidden_state if layer == top else output.hidden_states[layer]
+            for layer in wanted
+        ]
+
+    def _gather_words(self, states: list[torch.Tensor], inputs: dict) -> torch.Tensor:
+        """Each word's pooled vector in each state, the states side by side along the features:
+        ``[batch, words, len(states) * dim]``."""
         word_index = inputs["word_index"]
+        flats = [state.reshape(-1, state.shape[-1]) for state in states]
         if self.pooling == "mean":
             batch, words = word_index.shape
-            summed = flat.new_zeros(batch * words, flat.shape[-1])
-            summed.index_add_(0, inputs["mean_dst"], flat.index_select(0, inputs["mean_src"]))
-            vectors = self._mean(summed, inputs["mean_dst"]).view(batch, words, -1)
+            picked = _side_by_side([flat.index_select(0, inputs["mean_src"]) for flat in flats])
+            summed = picked.new_zeros(batch * words, picked.shape[-1])
+            summed.index_add_(0, inputs["mean_dst"], picked)
+            return self._mean(summed, inputs["mean_dst"]).view(batch, words, -1)
+        picked = _side_by_side([flat.index_select(0, word_index.reshape(-1)) for flat in flats])
+        return picked.view(*word_index.shape, -1)
+
+    def _row_sentences(self, inputs: dict) -> torch.Tensor:
+        """The sentence that each row of ``input_ids`` belongs to: a long sentence's windows are
+        rows of their own, and every row holds positions that pooling reads."""
+        rows, width = inputs["input_ids"].shape
+        word_index = inputs["word_index"]
+        words = word_index.shape[1]
+        if self.pooling == "mean":
+            positions, slots = inputs["mean_src"], inputs["mean_dst"]
         else:
-            vectors = flat.index_select(0, word_index.reshape(-1)).view(*word_index.shape, -1)
-        return self.dropout(vectors), inputs["word_mask"]
+            real = inputs["word_mask"].reshape(-1)
+            positions = word_index.reshape(-1)[real]
+            slots = torch.arange(real.numel(), device=positions.device)[real]
+        owner = torch.zeros(rows, dtype=torch.long, device=positions.device)
+        owner[positions // width] = slots // words
+        return owner
 
     @staticmethod
     def _mean(summed: torch.Tensor, mean_dst: torch.Tensor) -> torch.Tensor:
         counts = torch.bincount(mean_dst, minlength=summed.shape[0]).clamp(min=1)
         return summed / counts.unsqueeze(-1).to(summed.dtype)
 
-    def _chunked_word_vectors(self, inputs: dict, chunk_rows: int) -> torch.Tensor:
-        """The word vectors of ``forward``, from the transformer run on ``chunk_rows`` rows at a
-        time. The positions pooling reads are sorted once, so each chunk's share is one slice;
-        gradients flow through the in-place copies (adds for mean) into the output."""
+    def _chunked_word_vectors(
+        self,
+        inputs: dict,
+        chunk_rows: int,
+        wanted: tuple[int, ...] | None = None,
+        shift: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The word vectors of ``forward`` (before dropout, the wanted layers side by side),
+        from the transformer run on ``chunk_rows`` rows at a time. The positions pooling reads
+        are sorted once, so each chunk's share is one slice; gradients flow through the
+        in-place copies (adds for mean) into the output."""
         input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
         rows, width = input_ids.shape
         word_index = inputs["word_index"]
@@ -287,24 +384,33 @@ class TransformerEncoder(nn.Module):
         output = None
         for chunk, first_row in enumerate(range(0, rows, chunk_rows)):
             end_row = first_row + chunk_rows
-            hidden = self.transformer(
-                input_ids=input_ids[first_row:end_row],
-                attention_mask=attention[first_row:end_row],
-            ).last_hidden_state
+            states = self._hidden_states(
+                input_ids[first_row:end_row],
+                attention[first_row:end_row],
+                wanted,
+                None if shift is None else shift[first_row:end_row],
+            )
             low, high = bounds[chunk], bounds[chunk + 1]
             local = positions[low:high] - first_row * width
-            picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, local)
+            picked = _side_by_side(
+                [state.reshape(-1, state.shape[-1]).index_select(0, local) for state in states]
+            )
             if output is None:
                 output = picked.new_zeros(batch * words, picked.shape[-1])
             if self.pooling == "mean":
                 output.index_add_(0, slots[low:high], picked)
             else:
                 output.index_copy_(0, slots[low:high], picked)
-            del hidden, picked
+            del states, picked
         assert output is not None  # rows > chunk_rows >= 1: at least two chunks ran
         if self.pooling == "mean":
             output = self._mean(output, inputs["mean_dst"])
         return output.view(batch, words, -1)
+
+
+def _side_by_side(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The parts joined along the last axis; one part is returned as it is (no copy)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
 def _load_model(name_or_path: str, pretrained: bool, model_config):

@@ -9,29 +9,35 @@ import contextlib
 import random
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from tqdm import tqdm
 
-from ..data.batching import epoch_schedule, make_batches
-from ..decoders.base import Decoder
-from ..errors import DataError, MachampError
+from ..metrics.task_scores import TrainingLabels, score_task
 from ..model import MultiTaskModel, TaskSpec
 from ..predict import move, predict_encoded
-from ..registry import metrics
+from .batches import (
+    Batch,
+    BatchingOptions,
+    PreparedBatch,
+    epoch_batches,
+    non_finite_error,
+    out_of_memory_error,
+    prepare_batch,
+    score_batch,
+)
 from .callbacks import Callback, Predictions
 from .checkpoint import latest_checkpoint, random_states, restore_random_states
 from .distributed import DistributedContext, wrap_data_parallel
-from .optimization import build_optimizer, build_scheduler
+from .optimization import build_optimizer, build_scheduler, freezes_encoder
 from .selection import summed_score
 from .splits import DatasetSplit
 
 if TYPE_CHECKING:
     from torch.nn.parallel import DistributedDataParallel
-
-Batch = tuple[str, list[int]]  # a dataset name and the indices of its sentences
 
 
 class Trainer:
@@ -61,20 +67,25 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.rng = random.Random(seed)
         batching, training = params["batching"], params["training"]
-        self.batch_size = int(batching["batch_size"])
-        self.max_tokens = int(batching["max_tokens"])
-        self.alpha = float(batching.get("sampling_smoothing", 1.0))
+        self.batching = BatchingOptions.from_params(batching)
         self.num_epochs = int(training["num_epochs"])
         self.grad_clip = float(training.get("grad_clip") or 0.0)
         self.accumulation_steps = max(1, int(training.get("accumulation_steps", 1)))
         self.precision = training.get("precision", "fp32")
         self.train_metrics_on = bool(training.get("train_metrics"))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
-        self.network = wrap_data_parallel(model, device, self.context, len(tasks) > 1)
+        # Unused parameters (DDP must not wait for their gradients): other tasks' decoders, or
+        # the encoder while gradual unfreezing holds it in the first epoch.
+        self.network = wrap_data_parallel(
+            model,
+            device,
+            self.context,
+            len(tasks) > 1 or freezes_encoder(training["learning_rate_scheduler"]),
+        )
         self.optimizer = build_optimizer(model, training["optimizer"])
         steps_per_epoch = len(self.step_groups(self._epoch_batches()))
         self.scheduler = build_scheduler(
-            self.optimizer, steps_per_epoch * self.num_epochs, training["learning_rate_scheduler"]
+            self.optimizer, training["learning_rate_scheduler"], steps_per_epoch, self.num_epochs
         )
         self.history: list[dict[str, Any]] = []
         self.best_sum: float | None = None
@@ -115,11 +126,7 @@ class Trainer:
         self.steps = int(state["steps"])
 
     def _epoch_batches(self) -> list[Batch]:
-        per_dataset = {
-            name: make_batches(split.lengths, self.batch_size, self.max_tokens, self.rng)
-            for name, split in self.train_splits.items()
-        }
-        return epoch_schedule(per_dataset, self.alpha, self.rng)
+        return epoch_batches(self.train_splits, self.batching, self.rng)
 
     def step_groups(self, schedule: list[Batch]) -> list[list[Batch]]:
         """Split an epoch's batches into optimizer steps of ``world_size x accumulation_steps``
@@ -127,102 +134,70 @@ class Trainer:
         size = self.context.world_size * self.accumulation_steps
         return [schedule[i : i + size] for i in range(0, len(schedule), size)]
 
-    def _gold(self, split: DatasetSplit, batch: list[int], num_words: int) -> dict:
-        return {
-            task: split.codecs[task]
-            .to_tensor(
-                cast(Decoder, self.model.decoders[task]).vocabulary,
-                [split.targets[task][i] for i in batch],
-                num_words,
-            )
-            .to(self.device)
-            for task in split.tasks
-        }
-
     def compute_gradients(self, group: list[Batch]) -> dict[str, tuple[float, int]]:
         """Forward and backward for this rank's share of one optimizer step.
 
         Each batch's loss (a mean over its sentences) is weighted by its share of the step's
         sentences over all ranks, so the accumulated (and DDP-averaged) gradient equals that of
         one big batch holding them all. A rank with no batch left runs one with weight 0, so
-        every rank takes part in each gradient all-reduce."""
+        every rank takes part in each gradient all-reduce. Returns each task's loss summed over
+        the sentences that carry it, and their number."""
         world = self.context.world_size
-        total = sum(len(batch) for _, batch in group)
+        total = sum(len(batch) for batch in group)
         mine = group[self.context.rank :: world]
-        weights = [world * len(batch) / total for _, batch in mine]
+        weights = [world * len(batch) / total for batch in mine]
         if not mine:
             mine, weights = [group[0]], [0.0]
         losses: dict[str, tuple[float, int]] = {}
-        for position, ((dataset, batch), weight) in enumerate(zip(mine, weights)):
-            split = self.train_splits[dataset]
-            inputs = self.model.encoder.collate([split.encoded[i] for i in batch], self.max_tokens)
-            gold = self._gold(split, batch, inputs["word_mask"].shape[1])
+        for position, (batch, weight) in enumerate(zip(mine, weights)):
+            prepared = prepare_batch(
+                self.model, self.train_splits, batch, self.batching.max_tokens, self.device
+            )
+            # Rows that carry only some of the tasks are named; a batch of one dataset passes
+            # nothing more, as before diverse batches.
+            extra = () if prepared.task_rows is None else (prepared.task_rows,)
             sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
             if self.context.active and position < len(mine) - 1:
                 # Active: the network is DDP. All-reduce once, after the last batch.
                 sync = cast("DistributedDataParallel", self.network).no_sync()
             try:
                 with sync:
+                    inputs = move(prepared.inputs, self.device)
                     with self.autocast():
-                        loss, task_losses = self.network(move(inputs, self.device), gold)
+                        loss, task_losses = self.network(inputs, prepared.gold, *extra)
                     if not torch.isfinite(loss):
-                        self.report_non_finite(loss, split, batch)
+                        self.report_non_finite(loss, prepared)
                     self.scaler.scale(loss * weight).backward()
             except torch.OutOfMemoryError:
-                self.report_out_of_memory(split, inputs)
+                raise out_of_memory_error(prepared, self.device, self.batching) from None
             if weight > 0 and self.train_metrics is not None:
-                self.score_training_batch(split, batch, inputs)
+                self.score_training_batch(prepared, inputs)
             if weight > 0:
                 for task, value in task_losses.items():
                     summed, count = losses.get(task, (0.0, 0))
-                    losses[task] = (summed + value.item() * len(batch), count + len(batch))
+                    rows = prepared.task_sentences[task]
+                    losses[task] = (summed + value.item() * rows, count + rows)
         return losses
 
-    def score_training_batch(self, split: DatasetSplit, batch: list[int], inputs: dict) -> None:
+    def score_training_batch(self, prepared: PreparedBatch, inputs: dict) -> None:
         """Decode a training batch for a training score: only when training.train_metrics is
         on, since decoding (Viterbi for a CRF) every step costs time and trains nothing."""
         assert self.train_metrics is not None
         self.model.eval()
         with torch.no_grad(), self.autocast():
-            predicted = self.model.predict(move(inputs, self.device), split.tasks)
+            metric_names = {task: spec.metric for task, spec in self.tasks.items()}
+            labels = TrainingLabels(self.train_splits.values())
+            score_batch(self.model, prepared, inputs, self.train_metrics, metric_names, labels)
         self.model.train()
-        for task in split.tasks:
-            key = f"{split.name}/{task}"
-            if key not in self.train_metrics:
-                self.train_metrics[key] = metrics.get(self.tasks[task].metric)()
-            words = [split.sentences[i].words for i in batch]
-            restore = split.codecs[task].targets_to_labels
-            self.train_metrics[key].update(
-                [split.sentences[i].labels[task] for i in batch],
-                [restore(w, p) for w, p in zip(words, predicted[task])],
-            )
 
-    def report_out_of_memory(self, split: DatasetSplit, inputs: dict) -> None:
-        rows, width = inputs["input_ids"].shape
-        raise MachampError(
-            f"out of memory on {self.device} in a training batch of dataset {split.name!r}: "
-            f"{inputs['word_mask'].shape[0]} sentences, {rows} x {width} subword positions "
-            f"(batching.max_tokens {self.max_tokens}, batching.batch_size {self.batch_size}). "
-            "Lower batching.max_tokens or batching.batch_size (with training.accumulation_steps "
-            "to keep the effective batch), or use training.precision bf16, "
-            "encoder.gradient_checkpointing or encoder.freeze_embeddings."
-        )
-
-    def report_non_finite(self, loss: torch.Tensor, split: DatasetSplit, batch: list[int]):
-        ids = [s.sent_id or f"line {s.first_line}" for s in (split.sentences[i] for i in batch)]
+    def report_non_finite(self, loss: torch.Tensor, prepared: PreparedBatch):
         last = latest_checkpoint(self.run_dir)
         kept = (
             f"the last checkpoint ({last.name}) is kept"
             if last is not None
             else "there is no checkpoint yet (no epoch finished), so nothing was saved"
         )
-        raise DataError(
-            f"the training loss became {loss.item()} on a batch of dataset {split.name!r} "
-            f"(sentences {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}); training "
-            f"stopped and {kept}. Lower the learning rate, use training.precision fp32, or "
-            "check these sentences",
-            split.path,
-        )
+        raise non_finite_error(loss, prepared, kept)
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.network.train()
@@ -249,6 +224,7 @@ class Trainer:
                 entry = totals.setdefault(task, [0.0, 0])
                 entry[0] += summed
                 entry[1] += count
+        self.scheduler.end_epoch()  # MaChAmp's epoch-level schedule: unfreezing, epoch lengths
         tasks = sorted(self.tasks)
         flat = self.context.sum([totals.get(t, [0.0, 0])[i] for t in tasks for i in (0, 1)])
         per_task = {
@@ -257,7 +233,7 @@ class Trainer:
         record = {
             "train_loss": sum(per_task.values()),
             "train_loss_per_task": per_task,
-            "train_sentences": sum(len(batch) for group in groups for _, batch in group),
+            "train_sentences": sum(len(batch) for group in groups for batch in group),
             "optimizer_steps": len(groups),
         }
         if self.train_metrics is not None:
@@ -265,8 +241,10 @@ class Trainer:
         return record
 
     def evaluate(self) -> tuple[dict[str, dict], Predictions]:
-        """Predict every dev set and score each dataset/task with its metric."""
+        """Predict every dev set and score each dataset/task with its metric (its additional
+        metrics beside it: metrics/task_scores.py)."""
         scores: dict[str, dict] = {}
+        training_labels = TrainingLabels(self.train_splits.values())
         predictions: Predictions = {}
         prediction = self.params.get("prediction", {})
         world, rank = self.context.world_size, self.context.rank
@@ -283,6 +261,7 @@ class Trainer:
                     int(prediction.get("max_tokens", 4096)),
                     self.device,
                     [split.sentences[i].words for i in indices],
+                    dataset=split.name,
                 )
             predicted: dict[str, list] = {
                 task: [None] * len(split.sentences) for task in split.tasks
@@ -292,9 +271,15 @@ class Trainer:
                     predicted[task][part::world] = values
             predictions[split.name] = predicted
             for task in split.tasks:
-                metric = metrics.get(self.tasks[task].metric, where=f"task {task!r} metric")()
-                metric.update([s.labels[task] for s in split.sentences], predicted[task])
-                scores[f"{split.name}/{task}"] = metric.compute()
+                spec = self.tasks[task]
+                scores[f"{split.name}/{task}"] = score_task(
+                    spec.metric,
+                    spec.additional_metrics,
+                    [s.labels[task] for s in split.sentences],
+                    predicted[task],
+                    f"task {task!r}",
+                    partial(training_labels, task),
+                )
         return scores, predictions
 
     def fit(self) -> list[dict[str, Any]]:

@@ -45,6 +45,11 @@ def make_trainer(tmp_path, model_path, accumulation: int) -> Trainer:
     return Trainer(model, params, tasks, train, [], tmp_path, torch.device("cpu"), 0)
 
 
+def rows(dataset: str, indices) -> list[tuple[str, int]]:
+    """A training batch: (dataset, sentence index) pairs."""
+    return [(dataset, i) for i in indices]
+
+
 def gradients(trainer: Trainer, group) -> dict[str, torch.Tensor]:
     trainer.model.eval()  # no dropout: the comparison is about batching only
     trainer.optimizer.zero_grad(set_to_none=True)
@@ -57,8 +62,8 @@ def test_batch_8_times_accumulation_4_gives_the_gradients_of_batch_32(tmp_path, 
     small = make_trainer(tmp_path, no_dropout_model, accumulation=4)
     small.model.load_state_dict(big.model.state_dict())
     sentences = list(range(40, 72))
-    one = gradients(big, [("demo", sentences)])
-    four = gradients(small, [("demo", sentences[i : i + 8]) for i in range(0, 32, 8)])
+    one = gradients(big, [rows("demo", sentences)])
+    four = gradients(small, [rows("demo", sentences[i : i + 8]) for i in range(0, 32, 8)])
     assert one.keys() == four.keys() and len(one) > 10
     for name in one:
         assert torch.allclose(one[name], four[name], atol=1e-5, rtol=1e-4), name
@@ -68,7 +73,7 @@ def test_uneven_batches_are_weighted_by_their_sentences(tmp_path, no_dropout_mod
     big = make_trainer(tmp_path, no_dropout_model, accumulation=1)
     split = make_trainer(tmp_path, no_dropout_model, accumulation=2)
     split.model.load_state_dict(big.model.state_dict())
-    one = gradients(big, [("demo", list(range(10)))])
-    two = gradients(split, [("demo", [0, 1, 2]), ("demo", list(range(3, 10)))])
+    one = gradients(big, [rows("demo", range(10))])
+    two = gradients(split, [rows("demo", [0, 1, 2]), rows("demo", range(3, 10))])
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-5, rtol=1e-4), name
