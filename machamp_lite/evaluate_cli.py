@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from .data.text import EncodingError, check_encoding_option
 from .errors import MachampError
 from .evaluation import evaluate_by_language, evaluate_compare, evaluate_pairs
-from .evaluation_files import SEPARATORS
+from .evaluation_files import SEPARATORS, Layout
 from .evaluation_languages import (
     DEFAULT_LANGUAGE_PATTERN,
     find_language_files,
@@ -20,6 +19,9 @@ from .evaluation_languages import (
     language_of_path,
     read_language_map,
 )
+from .evaluation_metrics import LabelMetrics, training_labels_of
+from .evaluation_table import _all_types
+from .evaluation_table import format_table as format_table
 
 USAGE_NOTE = """\
 file modes:
@@ -35,6 +37,8 @@ examples:
   machamp-lite evaluate dev.conll a.pred b.pred --models A B --plot f1.png
   machamp-lite evaluate multi_dev.conll multi.pred --by_language \\
       --language_dir ../shared/data/multiconer2022
+  machamp-lite evaluate dev.conll dev.pred --metrics f1_macro f1_micro --train_file train.conll
+  machamp-lite evaluate dev.conllu dev.pred --label_column 3 --no_spans --metrics accuracy f1_macro
 """
 
 
@@ -140,116 +144,37 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     language.add_argument(
         "--language_map", metavar="FILE", default=None, help="lines of sentence id<TAB>language"
     )
-
-
-# --- table --------------------------------------------------------------------------------------
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{100 * value:.2f}"
-
-
-def _all_types(report: dict[str, Any]) -> list[str]:
-    """Every type of the rows and of the pooled counts (which include unmapped sentences)."""
-    results = list(report["pairs"]) + ([report["pooled"]] if "pooled" in report else [])
-    return sorted({name for result in results for name in result["per_type"]})
-
-
-def _as_report(result: dict[str, Any]) -> dict[str, Any]:
-    """A single :func:`evaluate_files` result as a one-pair report."""
-    row = dict(result, name=language_of_path(result.get("gold", "")) or "file")
-    return {"mode": "pairs", "scheme": result.get("scheme", "iob"), "pairs": [row], **result}
-
-
-def _detail(result: dict[str, Any], types: Sequence[str]) -> list[str]:
-    lines = [f"{'type':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
-    for name in types:
-        row = result["per_type"].get(name)
-        if row is None:
-            lines.append(f"{name:<12}{'-':>10}{'-':>10}{'-':>10}{0:>10}")
-            continue
-        lines.append(
-            f"{name:<12}{_percent(row['precision']):>10}{_percent(row['recall']):>10}"
-            f"{_percent(row['f1']):>10}{row['support']:>10}"
-        )
-    for name in ("micro", "macro"):
-        row = result[name]
-        lines.append(
-            f"{name:<12}{_percent(row['precision']):>10}{_percent(row['recall']):>10}"
-            f"{_percent(row['f1']):>10}"
-        )
-    counts = result["counts"]
-    lines.append(
-        f"accuracy {_percent(result['accuracy'])}; chunks: gold {counts['gold']}, predicted "
-        f"{counts['predicted']}, correct {counts['correct']}; tokens {counts['tokens']}"
+    extra = parser.add_argument_group(
+        "registered metrics on the label column (a task's metric and additional_metrics)"
     )
-    return lines
-
-
-def format_table(report: dict[str, Any], types: Sequence[str] | None = None) -> str:
-    """The report as a text table: one row per pair (language, model), per-type F1 columns,
-    micro P/R/F1, macro F1 and accuracy, then the average and pooled rows when there are any."""
-    if "pairs" not in report:
-        report = _as_report(report)
-    rows = report["pairs"]
-    types = list(types) if types is not None else _all_types(report)
-    extra: list[tuple[str, dict[str, Any] | None]] = []
-    unmapped = report.get("unmapped")
-    if unmapped and unmapped.get("scores"):
-        extra.append((f"(unmapped: {unmapped['count']})", unmapped["scores"]))
-    table_rows: list[tuple[str, dict[str, Any] | None]] = [(r["name"], r) for r in rows]
-    summary: list[tuple[str, dict[str, Any]]] = []
-    if len(rows) > 1 or report["mode"] == "by_language":
-        if "average" in report:
-            summary.append((f"average ({report['average']['count']})", report["average"]))
-        if "pooled" in report:
-            summary.append(("pooled", report["pooled"]))
-
-    names = [name for name, _ in table_rows + extra + summary]
-    name_width = max([len(n) for n in names] + [8]) + 2
-    widths = {t: max(len(t), 6) + 1 for t in types}
-    header = f"{'name':<{name_width}}{'sents':>7}{'gold':>7}{'pred':>7}"
-    header += "".join(f"{t:>{widths[t]}}" for t in types)
-    header += f"{'P':>8}{'R':>8}{'F1':>8}{'macro-F1':>10}{'acc':>8}"
-
-    def line(name: str, result: dict[str, Any], full: bool) -> str:
-        if full:
-            counts = result["counts"]
-            text = f"{name:<{name_width}}{counts['sentences']:>7}{counts['gold']:>7}"
-            text += f"{counts['predicted']:>7}"
-            for t in types:
-                scores = result["per_type"].get(t)
-                text += f"{_percent(scores['f1'] if scores else None):>{widths[t]}}"
-        else:
-            text = f"{name:<{name_width}}{'':>21}" + "".join(f"{'':>{widths[t]}}" for t in types)
-        micro = result["micro"]
-        text += f"{_percent(micro['precision']):>8}{_percent(micro['recall']):>8}"
-        text += f"{_percent(micro['f1']):>8}{_percent(result['macro']['f1']):>10}"
-        return text + f"{_percent(result['accuracy']):>8}"
-
-    caption = (
-        f"span scores in % (scheme {report['scheme']}); type columns: F1; P, R, F1: micro (all "
-        "chunks pooled); macro-F1: mean of the per-type F1"
+    extra.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="score these registered metrics too, as training scores dev data: one column each "
+        "(e.g. f1_macro f1_micro accuracy; machamp-lite components lists them)",
     )
-    lines = [caption, header]
-    lines += [line(name, result, True) for name, result in table_rows + extra if result]
-    if summary:
-        lines.append("-" * len(header))
-        for name, result in summary:
-            lines.append(line(name, result, name == "pooled"))
-    if report["mode"] == "by_language":
-        lines.append(
-            "average: mean over the languages of micro and of macro scores; pooled: the whole file"
-        )
-    elif len(rows) > 1 and summary:
-        lines.append(
-            "average: mean over the file pairs of micro and of macro scores; pooled: all "
-            "chunks of all pairs counted together"
-        )
-    if len(rows) == 1 and report["mode"] != "by_language":
-        lines.append("")
-        lines += _detail(rows[0], types)
-    return "\n".join(lines)
+    extra.add_argument(
+        "--no_spans",
+        action="store_true",
+        help="score only the --metrics, for labels that are not chunk tags (UPOS, classes)",
+    )
+    extra.add_argument(
+        "--train_file",
+        metavar="FILE",
+        default=None,
+        help="the task's training file (same layout): its labels in order of first appearance "
+        "are MaChAmp's label vocabulary, which f1_macro and f1_binary follow (without it, "
+        "f1_macro averages over the labels found in gold and prediction)",
+    )
+    extra.add_argument(
+        "--positive_label",
+        metavar="LABEL",
+        default=None,
+        help="f1_binary's positive label (default with --train_file: its first label, as in "
+        "MaChAmp and in training)",
+    )
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -302,17 +227,53 @@ def _check_types(report: dict[str, Any], types: Sequence[str] | None) -> list[st
     return list(types)
 
 
+def _label_metrics(args: argparse.Namespace, layout: Layout) -> LabelMetrics | None:
+    """The ``--metrics`` to score, checked against the options that only they use. f1_binary
+    must be told its positive label, so that no row of the table takes its own."""
+    names = getattr(args, "metrics", None)
+    train_file = getattr(args, "train_file", None)
+    positive = getattr(args, "positive_label", None)
+    if not names:
+        for option, given in (
+            ("--no_spans", getattr(args, "no_spans", False)),
+            ("--train_file", train_file),
+            ("--positive_label", positive),
+        ):
+            if given:
+                raise EvaluateUsageError(f"{option} goes with --metrics NAME ...")
+        return None
+    if getattr(args, "no_spans", False) and (
+        getattr(args, "plot", None) or getattr(args, "types", None)
+    ):
+        raise EvaluateUsageError("--plot and --types show span scores; drop them or --no_spans")
+    if positive is not None and "f1_binary" not in names:
+        raise EvaluateUsageError("--positive_label is f1_binary's; add it to --metrics")
+    if "f1_binary" in names and positive is None and train_file is None:
+        raise EvaluateUsageError(
+            "f1_binary needs its positive label: give --train_file TRAIN (MaChAmp's and "
+            "training's choice, the first label of the training data) or --positive_label LABEL"
+        )
+    training = training_labels_of(layout.read(train_file)) if train_file else None
+    chosen = LabelMetrics(tuple(dict.fromkeys(names)), training, positive)
+    chosen.build()  # an unknown name fails here, before any file is scored
+    return chosen
+
+
 def build_report(args: argparse.Namespace) -> dict[str, Any]:
     """Check how the arguments fit together and score the files."""
     files = list(getattr(args, "files", None) or [args.gold, args.pred])
-    options = dict(
+    options: dict[str, Any] = dict(
         label_column=args.label_column,
-        scheme=args.scheme,
+        scheme=None if getattr(args, "no_spans", False) else args.scheme,
         word_column=getattr(args, "word_column", None),
         encoding=getattr(args, "encoding", "utf-8"),
         separator=getattr(args, "separator", None),
     )
     check_encoding_option(options["encoding"], EvaluateUsageError)
+    layout = Layout(
+        args.label_column, options["word_column"], options["encoding"], options["separator"]
+    )
+    options["metrics"] = _label_metrics(args, layout)
     models = getattr(args, "models", None)
     names = getattr(args, "names", None)
     compare = getattr(args, "compare", False) or models is not None

@@ -41,6 +41,7 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._absent: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: ``@decoders.register("seq_bio")``."""
@@ -64,6 +65,12 @@ class Registry:
 
         return add
 
+    def explain_absent(self, name: str, reason: str) -> None:
+        """Say why ``name`` is not registered (a MaChAmp component that machamp-lite does not
+        have), so that asking for it gives that reason instead of a list of other names. A
+        plugin may still register the name; it is then found as usual."""
+        self._absent[name] = reason
+
     def names(self) -> list[str]:
         load_plugins()
         return sorted(self._entries)
@@ -75,6 +82,10 @@ class Registry:
         load_plugins()
         if name not in self._entries:
             location = f" (in {where})" if where else ""
+            if name in self._absent:
+                raise RegistryError(
+                    f"{self.kind} {name!r}{location} is not available: {self._absent[name]}"
+                )
             raise RegistryError(
                 f"unknown {self.kind} {name!r}{location}; registered {self.kind}s: "
                 f"{', '.join(self.names()) or '(none)'}. A component from another package is "

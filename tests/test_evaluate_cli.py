@@ -14,7 +14,7 @@ from machamp_lite.cli import main
 from machamp_lite.evaluate_cli import format_table
 from machamp_lite.evaluation import evaluate_files
 
-from conftest import ROOT, SHARED_DATA, needs_shared_data, write
+from conftest import ROOT, SHARED_DATA, needs_shared_data, one_error, write
 
 
 def conll(sentences, ids=None) -> str:
@@ -388,3 +388,108 @@ def test_multi_dev_by_language_against_itself(capsys):
     assert sum(row["counts"]["gold"] for row in report["pairs"]) == 12_513
     assert report["pooled"]["counts"]["gold"] == 12_513
     assert elapsed < 20, f"took {elapsed:.1f} s"
+
+
+# --- registered metrics on the label column (--metrics) ----------------------------------------
+
+# MODEL_A against GOLD, per label: B-PER tp 1, fn 1 (F1 2/3); O tp 2, fp 1 (F1 0.8); I-PER,
+# B-LOC and B-CORP right (F1 1). Micro F1 = accuracy = 6/7.
+MACRO_OF_LABELS_MET = (2 / 3 + 0.8 + 1 + 1 + 1) / 5
+
+
+def training_file(tmp_path, labels) -> str:
+    return str(
+        write(tmp_path / "train.conll", conll([[(f"w{i}", t) for i, t in enumerate(labels)]]))
+    )
+
+
+def test_metrics_are_scored_beside_the_spans(files, capsys):
+    report, _ = run_json(capsys, files["gold"], files["a"], "--metrics", "f1_macro", "f1_micro")
+    (pair,) = report["pairs"]
+    assert list(pair["metrics"]) == ["f1_macro", "f1_micro"]
+    assert pair["metrics"]["f1_micro"]["score"] == pytest.approx(6 / 7)
+    assert pair["metrics"]["f1_macro"]["score"] == pytest.approx(MACRO_OF_LABELS_MET)
+    assert report["metrics"] == pair["metrics"]  # one pair: at the top level too
+    assert pair["micro"]["f1"] == pytest.approx(6 / 7)  # the span scores are unchanged
+    code, out, _ = run(capsys, files["gold"], files["a"], "--metrics", "f1_macro", "f1_micro")
+    header = next(line for line in out.splitlines() if line.startswith("name"))
+    assert header.split()[-2:] == ["f1_macro", "f1_micro"]
+    row = next(line for line in out.splitlines() if line.startswith("en "))
+    assert row.split()[-2:] == [f"{MACRO_OF_LABELS_MET:.4f}", f"{6 / 7:.4f}"]
+    assert any(line.startswith("f1_macro: precision") for line in out.splitlines())
+
+
+def test_train_file_gives_machamps_label_order(files, tmp_path, capsys):
+    # B-MISC comes before B-CORP in training: MaChAmp averages it, with F1 0.
+    train = training_file(tmp_path, ["O", "B-PER", "I-PER", "B-MISC", "B-LOC", "B-CORP"])
+    report, _ = run_json(
+        capsys, files["gold"], files["a"], "--metrics", "f1_macro", "--train_file", train
+    )
+    result = report["metrics"]["f1_macro"]
+    assert result["score"] == pytest.approx((2 / 3 + 0.8 + 1 + 1 + 1) / 6)
+    assert list(result["per_label"]) == ["O", "B-PER", "I-PER", "B-MISC", "B-LOC", "B-CORP"]
+    # After B-CORP, the last label that occurs, it is not averaged.
+    train = training_file(tmp_path, ["B-PER", "I-PER", "O", "B-LOC", "B-CORP", "B-MISC"])
+    report, _ = run_json(
+        capsys, files["gold"], files["a"], "--metrics", "f1_macro", "--train_file", train
+    )
+    assert report["metrics"]["f1_macro"]["score"] == pytest.approx(MACRO_OF_LABELS_MET)
+
+
+def test_several_pairs_average_and_pool_the_metrics(files, capsys):
+    argv = [files["gold"], files["a"], files["de"], files["de"], "--metrics", "f1_micro"]
+    report, _ = run_json(capsys, *argv)
+    en, de = report["pairs"]
+    assert en["metrics"]["f1_micro"]["score"] == pytest.approx(6 / 7)
+    assert de["metrics"]["f1_micro"]["score"] == 1.0
+    assert report["average"]["metrics"]["f1_micro"]["score"] == pytest.approx((6 / 7 + 1) / 2)
+    # Pooled: 10 words, 9 right.
+    assert report["pooled"]["metrics"]["f1_micro"]["score"] == pytest.approx(9 / 10)
+    assert report["pooled"]["metrics"]["f1_micro"]["total"] == 10
+
+
+def binary_files(tmp_path):
+    def tagged(labels):
+        return "".join(f"w{i}\t{label}\n" for i, label in enumerate(labels))
+
+    gold = write(tmp_path / "g.tsv", tagged(["yes", "no", "yes", "no", "yes"]))
+    pred = write(tmp_path / "p.tsv", tagged(["yes", "yes", "no", "no", "yes"]))
+    train = write(tmp_path / "t.tsv", tagged(["no", "yes"]))
+    return str(gold), str(pred), str(train)
+
+
+def test_labels_that_are_not_chunk_tags_are_scored_without_spans(tmp_path, capsys):
+    gold, pred, train = binary_files(tmp_path)
+    code, _, err = run(capsys, gold, pred, "--metrics", "accuracy")
+    assert code == 2 and "unparseable gold tag 'yes'" in err
+    argv = [gold, pred, "--no_spans", "--metrics", "accuracy", "f1_binary"]
+    report, _ = run_json(capsys, *argv, "--train_file", train)
+    assert report["scheme"] is None and "micro" not in report["pairs"][0]
+    assert report["counts"] == {"sentences": 1, "tokens": 5}
+    # The training file starts with "no": tp 1, fp 1, fn 1.
+    binary = report["metrics"]["f1_binary"]
+    assert binary["positive_label"] == "no" and binary["score"] == pytest.approx(0.5)
+    report, _ = run_json(capsys, *argv, "--positive_label", "yes")
+    assert report["metrics"]["f1_binary"]["score"] == pytest.approx(2 / 3)
+    assert report["metrics"]["accuracy"]["score"] == pytest.approx(3 / 5)
+    code, out, _ = run(capsys, gold, pred, gold, gold, *argv[2:], "--positive_label", "yes")
+    lines = out.splitlines()
+    assert lines[1].split() == ["name", "sents", "tokens", "accuracy", "f1_binary"]
+    assert lines[2].split()[-2:] == ["0.6000", "0.6667"]
+    assert "f1_binary: positive label 'yes'" in lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metrics", "f1_binary"], "f1_binary needs its positive label"),
+        (["--metrics", "accuracy", "--positive_label", "B-PER"], "add it to --metrics"),
+        (["--no_spans"], "--no_spans goes with --metrics"),
+        (["--metrics", "accuracy", "--no_spans", "--types", "PER"], "drop them or --no_spans"),
+        (["--metrics", "perplexity"], "mlm task type"),
+        (["--metrics", "f1_macr"], "unknown metric 'f1_macr'"),
+    ],
+)
+def test_metric_option_errors(files, capsys, extra, message):
+    code = main(["evaluate", files["gold"], files["a"], *extra])
+    assert message in one_error(capsys, code)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from machamp_lite.errors import DataError
 from machamp_lite.evaluation import (
+    LabelMetrics,
     check_aligned,
     evaluate_by_language,
     evaluate_compare,
@@ -455,3 +456,52 @@ def test_language_map_errors(tmp_path):
         find_language_files(str(tmp_path / "empty"))
     with pytest.raises(DataError, match="not a directory"):
         find_language_files(str(tmp_path / "absent"))
+
+
+# --- registered metrics beside the spans ---------------------------------------------------------
+
+
+def test_by_language_scores_the_metrics_per_language_and_pooled(languages):
+    root, gold, pred = languages
+    mapping = language_map_from_files(find_language_files(str(root)))
+    metrics = LabelMetrics(("f1_micro", "f1_macro"))
+    report = evaluate_by_language(gold, pred, mapping, metrics=metrics)
+    rows = {row["name"]: row for row in report["pairs"]}
+    # de: B-CORP right, I-CORP -> O wrong; en: all 3 words right; unmapped "?": O right.
+    assert rows["de"]["metrics"]["f1_micro"]["score"] == 0.5
+    assert rows["en"]["metrics"]["f1_micro"]["score"] == 1.0
+    assert report["unmapped"]["scores"]["metrics"]["f1_micro"]["score"] == 1.0
+    assert report["pooled"]["metrics"]["f1_micro"]["score"] == pytest.approx(5 / 6)
+    assert report["metrics"] == report["pooled"]["metrics"]
+    # Pooled macro: B-CORP 1, I-CORP 0, O (tp 2, fp 1: F1 0.8), B-PER 1, B-LOC 1.
+    assert report["pooled"]["metrics"]["f1_macro"]["score"] == pytest.approx(3.8 / 5)
+    assert report["average"]["metrics"]["f1_micro"]["score"] == pytest.approx(0.75)
+    # The span scores are those without metrics.
+    plain = evaluate_by_language(gold, pred, mapping)
+    for key in ("micro", "macro", "per_type", "counts"):
+        assert report["pooled"][key] == plain["pooled"][key]
+
+
+def test_compare_scores_the_metrics_of_each_model(tmp_path):
+    gold = write(tmp_path / "dev.conll", multiconer([tagged(["B-PER", "O", "O"])]))
+    a = write(tmp_path / "a.conll", multiconer([tagged(["B-PER", "O", "O"])]))
+    b = write(tmp_path / "b.conll", multiconer([tagged(["B-PER", "B-PER", "O"])]))
+    chosen = LabelMetrics(("f1_binary",), positive_label="O")
+    report = evaluate_compare(str(gold), [str(a), str(b)], metrics=chosen)
+    # b's O: tp 1, fp 0, fn 1.
+    scores = [row["metrics"]["f1_binary"]["score"] for row in report["pairs"]]
+    assert scores == [1.0, pytest.approx(2 / 3)]
+
+
+def test_without_spans_only_the_metrics_are_scored(tmp_path):
+    gold = write(tmp_path / "g.conll", multiconer([tagged(["NOUN", "VERB"])]))
+    pred = write(tmp_path / "p.conll", multiconer([tagged(["NOUN", "NOUN"])]))
+    result = evaluate_files(str(gold), str(pred), scheme=None, metrics=LabelMetrics(("accuracy",)))
+    assert result["counts"] == {"sentences": 1, "tokens": 2}
+    assert result["metrics"]["accuracy"]["score"] == 0.5 and "micro" not in result
+
+
+def test_a_metric_that_cannot_score_the_labels_names_the_file_and_line(tmp_path):
+    gold = write(tmp_path / "g.conll", multiconer([tagged(["B-PER", "O"])]))
+    with pytest.raises(DataError, match=r"g\.conll, line 2: metric 'avg_dist' cannot score"):
+        evaluate_files(str(gold), str(gold), metrics=LabelMetrics(("avg_dist",)))

@@ -15,6 +15,15 @@ class Metric:
     between 0 and 1 where that applies) and always includes the key ``"score"``.
     """
 
+    # MaChAmp counts some metrics on its label vocabulary, whose order is that of the training
+    # data; a metric that depends on that order sets this, and whoever scores with it hands it
+    # the task's training labels first (``use_training_labels``; see metrics/task_scores.py).
+    uses_training_labels = False
+
+    def use_training_labels(self, labels: Sequence[str]) -> None:
+        """The task's labels in order of first appearance in the training data. Only metrics
+        with ``uses_training_labels`` look at them."""
+
     def reset(self) -> None:
         raise NotImplementedError
 

@@ -65,3 +65,24 @@ class PearsonCorrelation(MeanSquaredError):
         result = super().compute()
         result["score"] = result["pearson"] if result["pearson"] is not None else 0.0
         return result
+
+
+# The smallest distance whose inverse ``avg_dist`` reports: a perfect prediction would divide
+# by zero (MaChAmp crashes there), so it scores 1e6 instead.
+MIN_DISTANCE = 1e-6
+
+
+@metrics.register("avg_dist")
+class AverageDistance(MeanSquaredError):
+    """MaChAmp's ``avg_dist``: the mean absolute difference between gold and predicted numbers,
+    reported as ``avg_dist`` (lower is better). Model selection sums scores where higher is
+    better, so ``score`` is its inverse, 1 / avg_dist, which is what MaChAmp adds to its dev
+    sum; a distance below 1e-6 (a perfect prediction, where MaChAmp divides by zero) scores
+    1e6. With nothing scored, ``avg_dist`` is None and ``score`` 0 (MaChAmp: -1)."""
+
+    def compute(self) -> dict:
+        n = len(self.gold)
+        if not n:
+            return {"avg_dist": None, "score": 0.0, "total": 0}
+        distance = sum(abs(p - g) for g, p in zip(self.gold, self.predicted)) / n
+        return {"avg_dist": distance, "score": 1 / max(distance, MIN_DISTANCE), "total": n}
