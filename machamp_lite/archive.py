@@ -40,10 +40,11 @@ from .archive_integrity import (
 from .config import validate_params, write_json
 from .data.vocabulary import LabelVocabulary
 from .errors import ConfigError, MachampError, ModelLoadError
-from .model import MultiTaskModel, TaskSpec, build_model, collect_tasks
+from .model import MultiTaskModel, TaskSpec, build_model, collect_tasks, layer_mix_report
 from .permissions import apply_umask
 from .registry import import_allowed_plugins
 
+LAYER_MIX = "layer_mix.json"
 _RUST_IO_ERROR = re.compile(r"\(os error \d+\)$")
 
 
@@ -81,6 +82,9 @@ def save_archive(
         write_json(tmp / "vocabularies.json", {t: v.to_list() for t, v in vocabularies.items()})
         write_json(tmp / "params.json", params)
         write_json(tmp / "datasets.json", datasets)
+        mixes = layer_mix_report(model)
+        if mixes:  # the learned layer weights of tasks with layers_to_use, to read without torch
+            write_json(tmp / LAYER_MIX, mixes)
         write_json(tmp / MANIFEST, _manifest(tmp, params, datasets))
         apply_umask(tmp)  # mkdtemp made it 0700: give the archive the modes the umask allows
         _swap_into_place(tmp, target)
@@ -259,7 +263,8 @@ def load_archive(
             "pass the 'model' folder inside a training run directory"
         )
     refuse_pickles(root)
-    verify_files(root, read_manifest(root))
+    manifest = read_manifest(root)
+    verify_files(root, manifest)
     params = read_json_object(root / "params.json", lambda v: True)
     datasets = read_json_object(
         root / "datasets.json",
@@ -273,6 +278,8 @@ def load_archive(
         ).items()
     }
     check_sections(root, params, datasets, vocabularies)
+    if manifest["version"] < 3:
+        convert_label_columns(datasets)
     # Decoders and readers from other packages register when their modules are imported; a
     # model folder may come from anyone, so only the modules the caller allows (or imported
     # already: naming those runs no code) are imported.
@@ -314,9 +321,28 @@ def load_archive(
     return model, params, datasets, vocabularies, tasks
 
 
+def convert_label_columns(datasets: dict[str, Any]) -> None:
+    """An archive before format 3 gave a label of several columns (a dependency task's HEAD
+    and DEPREL) by its last column; it now names its first, as MaChAmp does. Rewrite such
+    tasks' ``column_idx`` in place, so that an older model writes its predictions into the
+    same columns as before (for negative numbers too: -1, the last, becomes -2)."""
+    from .registry import decoders
+
+    for dataset in datasets.values():
+        for task in dataset.get("tasks", {}).values():
+            task_type = task.get("task_type")
+            if not isinstance(task_type, str) or task_type not in decoders:
+                continue
+            width = getattr(getattr(decoders.get(task_type), "codec", None), "label_width", 1)
+            column = task.get("column_idx")
+            if width > 1 and isinstance(column, int) and not isinstance(column, bool):
+                task["column_idx"] = column - (width - 1)
+
+
 def upgrade_archive(path: str | os.PathLike, allow_plugins: Iterable[str] = ()) -> Path:
-    """Load an archive written by an earlier release (format 1) and save it again in the
-    current format, with checksums. Only for a folder you trust as it is."""
+    """Load an archive written by an earlier release (format 1 or 2) and save it again in the
+    current format (checksums; label columns as MaChAmp gives them). Only for a folder you
+    trust as it is."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model, params, datasets, vocabularies, _ = load_archive(path, "cpu", allow_plugins)

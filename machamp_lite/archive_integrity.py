@@ -21,7 +21,9 @@ MANIFEST = "archive.json"
 FORMAT = "machamp-lite"
 # 1: archive.json held only {format, version} (releases before checksums).
 # 2: archive.json lists every file with its SHA-256 and size, and what loading needs.
-ARCHIVE_VERSION = 2
+# 3: a label of several columns (dependency: HEAD and DEPREL) starts at its task's column_idx,
+#    as in MaChAmp; before, it ended there (loading converts: ``convert_label_columns``).
+ARCHIVE_VERSION = 3
 # What every archive's encoder/ folder must hold, whatever its version: without these files
 # transformers would build some other tokenizer (or none), and the labels would silently change.
 ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")

@@ -207,7 +207,7 @@ def test_predict_without_the_tokenizer_files_is_an_error(model, source, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         error = one_error(capsys, predict_cli(model, source, output))
-    why = "archive.json lists it" if version == 2 else "the tokenizer and encoder need it"
+    why = "archive.json lists it" if version >= 2 else "the tokenizer and encoder need it"
     assert error == (
         f"error: {model / 'encoder' / 'tokenizer.json'}: missing ({why}) (also missing: "
         f"encoder/tokenizer_config.json); {INCOMPLETE}"
@@ -244,7 +244,7 @@ def test_an_archive_from_a_newer_release_is_refused(model, source, tmp_path, cap
     error = one_error(capsys, predict_cli(model, source, tmp_path / "out.conll"))
     assert error == (
         f"error: {model / 'archive.json'}: archive format version 99 was written by a newer "
-        f"machamp-lite (machamp-lite 9); this release (0.1.0) reads versions 1 to 2. Upgrade "
+        f"machamp-lite (machamp-lite 9); this release (0.1.0) reads versions 1 to 3. Upgrade "
         "machamp-lite (pip install --upgrade machamp-lite) to load this model"
     )
 
@@ -255,7 +255,7 @@ def test_an_archive_of_format_1_loads_with_a_warning_and_can_be_upgraded(model):
         Predictor.load(model, device="cpu")
     archive.upgrade_archive(model)
     manifest = json.loads((model / "archive.json").read_text(encoding="utf-8"))
-    assert manifest["version"] == 2 and "encoder/tokenizer.json" in manifest["files"]
+    assert manifest["version"] == ARCHIVE_VERSION and "encoder/tokenizer.json" in manifest["files"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Predictor.load(model, device="cpu").predict([["anna"]])[0]["ner"]
@@ -399,3 +399,20 @@ def test_archive_files_get_the_modes_of_the_umask(trained, tmp_path, umask, file
     for path in target.rglob("*"):
         expected = dir_mode if path.is_dir() else file_mode
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_an_archive_before_format_3_keeps_writing_its_label_columns_where_it_did():
+    """Before format 3 a two-column label (HEAD, DEPREL) was named by its last column; it now
+    names its first, as MaChAmp does: loading an older archive moves column_idx one left."""
+    datasets = {
+        "ud": {
+            "tasks": {
+                "dependency": {"task_type": "dependency", "column_idx": 7},
+                "tail": {"task_type": "dependency", "column_idx": -1},
+                "upos": {"task_type": "seq", "column_idx": 3},
+            }
+        }
+    }
+    archive.convert_label_columns(datasets)
+    tasks = datasets["ud"]["tasks"]
+    assert [tasks[t]["column_idx"] for t in ("dependency", "tail", "upos")] == [6, -2, 3]

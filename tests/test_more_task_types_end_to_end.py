@@ -108,7 +108,7 @@ UD_TASKS = {
     "upos": {"task_type": "seq", "column_idx": 3},
     "feats": {"task_type": "multiseq", "column_idx": 5},
     "lemma": {"task_type": "string2string", "column_idx": 2},
-    "dependency": {"task_type": "dependency", "column_idx": 7},
+    "dependency": {"task_type": "dependency", "column_idx": 6},
 }
 
 

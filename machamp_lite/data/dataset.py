@@ -9,6 +9,7 @@ from typing import Any
 from ..decoders.codecs import codec_for
 from ..errors import ConfigError, DataError
 from ..registry import readers
+from .label_columns import ColumnIdxError
 from .readers import NoSentencesError, Reader, detect_reader, reader_from_dataset
 from .sentence import Sentence, TaskColumn
 
@@ -26,9 +27,18 @@ def task_columns(dataset: dict[str, Any]) -> list[TaskColumn]:
                 f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}: "
                 "missing required key 'column_idx' (the label column)"
             )
-        columns.append(
-            TaskColumn(name, task["column_idx"], codec.level, codec.validate, codec.label_width)
-        )
+        column_idx = task["column_idx"]
+        if codec.label_width > 1 and -codec.label_width < column_idx < 0:
+            # Counted from the end, the label's later columns would wrap around to column 0.
+            raise ConfigError(
+                f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}: key "
+                f"'column_idx' is {column_idx}, but a label of task type "
+                f"{task['task_type']!r} spans {codec.label_width} columns starting at column_idx "
+                "(MaChAmp's convention: a parser's column_idx is the HEAD column, and the "
+                "relation is read from the next one), and they do not fit after it: set "
+                f"'column_idx' to {-codec.label_width} for the last {codec.label_width} columns"
+            )
+        columns.append(TaskColumn(name, column_idx, codec.level, codec.validate, codec.label_width))
     return columns
 
 
@@ -58,6 +68,14 @@ def read_dataset_file(
     columns = task_columns(dataset)
     try:
         sentences = make_reader(dataset, path).read(path, columns, require_labels=require_labels)
+    except ColumnIdxError as error:
+        # The fix is in the dataset config: name it beside the data file (and line).
+        raise DataError(
+            f"task {error.task!r} of dataset {dataset['name']!r} ({dataset['source']}): "
+            + error.advice,
+            error.path,
+            error.line,
+        ) from None
     except NoSentencesError as error:
         dev = dataset.get("dev_data_path") or []
         if path not in (dev if isinstance(dev, list) else [dev]):

@@ -38,13 +38,17 @@ class WriterSettings:
     ``encoding`` reads and writes the file. A line that lacks a label column (unlabelled input)
     gets it after the word column ``word_idx``, with ``pad`` in the columns between. A format
     with a fixed number of columns (``fields``: 10 for CoNLL-U) counts a negative label column
-    back from that number rather than from the end of a possibly short line."""
+    back from that number rather than from the end of a possibly short line.
+    ``comment_labels`` says that the reader keeps sentence labels in comments before the
+    sentence's words (files of one word per line, as MaChAmp keeps an intent beside slots), so
+    a sentence-level prediction goes into that comment instead of a column of the first line."""
 
     separator: str = "whitespace"
     encoding: str = "utf-8"
     word_idx: int = 0
     pad: str = ""
     fields: int | None = None
+    comment_labels: bool = False
 
     def label_column(self, column_idx: int) -> int:
         """The column a task's ``column_idx`` names in the written line."""

@@ -1,5 +1,6 @@
-"""The built-in readers (CoNLL-like column files, CoNLL-U, one-sentence-per-line TSV) and the
-choice of one for a file whose dataset names none.
+"""The built-in readers (CoNLL-like column files, one-sentence-per-line TSV; CoNLL-U lives in
+``conllu_reader`` and is importable from here) and the choice of one for a file whose dataset
+names none.
 
 Readers know file formats and nothing about models. Each returns ``Sentence`` records that keep
 the line number of every word, and says how predictions go back into those lines: the protocol
@@ -11,11 +12,14 @@ name or on a file suffix.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import DataError
 from ..registry import readers
+from .comment_labels import CommentTasks
+from .conllu_reader import CONLLU_FIELDS as CONLLU_FIELDS
+from .conllu_reader import ConlluReader
+from .label_columns import ColumnIdxError, check_label, misplaced_label
 from .reader_base import Reader, WriterSettings
 from .reader_base import reader_from_dataset as reader_from_dataset
 from .sentence import Sentence, TaskColumn
@@ -61,18 +65,11 @@ def detect_reader(path: str | None, encoding: str = "utf-8", sentence_level: boo
     return "column"
 
 
-def _check_label(task: TaskColumn, label: str, path: str, line: int) -> None:
-    if task.validate is None:
-        return
-    problem = task.validate(label)
-    if problem:
-        raise DataError(f"label {label!r} of task {task.name!r}: {problem}", path, line)
-
-
 @readers.register("column")
 class ColumnReader(Reader):
     """CoNLL/TSV: one token per line, one word column and one label column per task, blank lines
-    between sentences (runs of blank lines too), comment lines before a sentence."""
+    between sentences (runs of blank lines too), comment lines before a sentence (which hold the
+    labels of sentence-level tasks, as in MaChAmp's NLU data)."""
 
     streams = True  # iter_read reads the file as it goes
 
@@ -93,6 +90,11 @@ class ColumnReader(Reader):
         self.comment = re.compile(comment_regex or DEFAULT_COMMENT_REGEX)
         # MaChAmp's key for a header row (column names) at the top of each file.
         self.skip_first_line = skip_first_line
+
+    def writer_settings(self) -> WriterSettings:
+        """The reader's separator, encoding and word column; sentence labels go into the
+        comments they were read from."""
+        return WriterSettings(self.separator, self.encoding, self.word_idx, comment_labels=True)
 
     def read(
         self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
@@ -125,19 +127,30 @@ class ColumnReader(Reader):
         tasks: Sequence[TaskColumn],
         require_labels: bool = True,
     ) -> Iterator[Sentence]:
-        """Sentences from numbered lines (a line may still end in a carriage return)."""
+        """Sentences from numbered lines (a line may still end in a carriage return).
+
+        Sentence-level tasks read their labels from comments before the words (MaChAmp's
+        ``# intent: X``, :mod:`.comment_labels`); a task's comment is a comment whatever the
+        ``comment_regex``."""
         token_tasks = [t for t in tasks if t.level == "token"]
+        in_comments = CommentTasks(tasks, path)
         label_columns = [c for t in token_tasks for c in t.columns] if require_labels else []
         width = min_width([self.word_idx], label_columns)
         words: list[str] = []
         numbers: list[int] = []
         comments: list[str] = []
+        comment_lines: list[int] = []
         labels: dict[str, list[str]] = {t.name: [] for t in token_tasks}
 
         def finish() -> Sentence:
-            sentence = Sentence(words, {}, path, numbers, _sentence_id(comments), comments)
+            start = comment_lines[0] if comment_lines else numbers[0]
+            sentence = Sentence(
+                words, {}, path, numbers, _sentence_id(comments), comments, comment_lines, start
+            )
             if require_labels:
                 sentence.labels = dict(labels)
+                if in_comments:
+                    sentence.labels.update(in_comments.labels(comments, comment_lines, numbers[0]))
             return sentence
 
         # The loop below runs once per token line (2.7M lines for the seven MultiCoNER train
@@ -146,6 +159,7 @@ class ColumnReader(Reader):
         tab = self.separator == "tab"
         word_idx = self.word_idx
         comment_match = self.comment.match
+        label_comment = in_comments.is_label_comment
         label_tasks: list[tuple[str, TaskColumn, list[int], set[str]]] = (
             [(t.name, t, t.columns, set()) for t in token_tasks] if require_labels else []
         )
@@ -159,13 +173,14 @@ class ColumnReader(Reader):
             if not line.strip():
                 if words:
                     yield finish()
-                    words, numbers, comments = [], [], []
+                    words, numbers, comments, comment_lines = [], [], [], []
                     labels = {t.name: [] for t in token_tasks}
                 elif comments and not words:
-                    comments = []
+                    comments, comment_lines = [], []
                 continue
-            if not words and comment_match(line):
+            if not words and (comment_match(line) or label_comment(line)):
                 comments.append(line)
+                comment_lines.append(number)
                 continue
             fields = split_fields(line, self.separator, width) if tab else line.split()
             count = len(fields)
@@ -175,19 +190,7 @@ class ColumnReader(Reader):
                     count, [word_idx], label_columns
                 )
             if bad:
-                raise DataError(
-                    f"expected at least {width} columns "
-                    f"(word column {word_idx}"
-                    + "".join(
-                        f", task {t.name!r} column {t.column_idx}"
-                        for t in token_tasks
-                        if require_labels
-                    )
-                    + f"), found {count}"
-                    + (f' (the separator is "tab"; {self.separator_advice})' if tab else ""),
-                    path,
-                    number,
-                )
+                self._too_few_columns(fields, path, number, width, label_tasks)
             words.append(fields[word_idx].strip() if tab else fields[word_idx])
             numbers.append(number)
             for name, task, columns, valid in label_tasks:
@@ -196,11 +199,28 @@ class ColumnReader(Reader):
                 else:
                     label = "\t".join(fields[c].strip() for c in columns)
                 if label not in valid:
-                    _check_label(task, label, path, number)
+                    check_label(task, label, path, number, fields)
                     valid.add(label)
                 labels[name].append(label)
         if words:
             yield finish()
+
+    def _too_few_columns(self, fields, path, number, width, label_tasks) -> None:
+        """The error for a line without the word column or a label column: a multi-column label
+        configured in the old convention gets the column_idx to use instead."""
+        for _, task, _, _ in label_tasks:
+            advice = misplaced_label(task, fields)
+            if advice:
+                raise ColumnIdxError(task.name, advice, path, number)
+        tab = self.separator == "tab"
+        raise DataError(
+            f"expected at least {width} columns (word column {self.word_idx}"
+            + "".join(f", task {t.name!r} column {t.column_idx}" for _, t, _, _ in label_tasks)
+            + f"), found {len(fields)}"
+            + (f' (the separator is "tab"; {self.separator_advice})' if tab else ""),
+            path,
+            number,
+        )
 
 
 def _sentence_id(comments: list[str]) -> str | None:
@@ -209,153 +229,6 @@ def _sentence_id(comments: list[str]) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-_WORD_ID = re.compile(r"[1-9][0-9]*")
-_NON_WORD_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")
-_OTHER_ID = re.compile(_NON_WORD_ID.pattern + "|_")
-CONLLU_FIELDS = ["id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc"]
-
-
-@readers.register("conllu")
-class ConlluReader(Reader):
-    """CoNLL-U through the ``conllu`` package; multiword-token and empty-node lines are kept in
-    the file but are not words. ``column_idx`` counts the ten CoNLL-U columns from 0 (form = 1)."""
-
-    suffixes = (".conllu",)
-
-    def __init__(self, word_idx: int = 1, encoding: str = "utf-8"):
-        self.word_idx = word_idx
-        self.encoding = encoding
-
-    @classmethod
-    def settings_from_dataset(cls, dataset: Mapping[str, Any]) -> dict[str, Any]:
-        """The dataset's ``word_idx`` 0, the column files' default, means the FORM (1) here:
-        column 0 holds the word IDs."""
-        settings = super().settings_from_dataset(dataset)
-        if settings.get("word_idx") == 0:
-            del settings["word_idx"]
-        return settings
-
-    def writer_settings(self) -> WriterSettings:
-        """Tab-separated (a FORM may hold spaces); a short line gets ``_`` in the columns it
-        lacks, and -1 is the MISC column of the ten."""
-        return WriterSettings("tab", self.encoding, self.word_idx, "_", len(CONLLU_FIELDS))
-
-    @staticmethod
-    def recognises(lines: Iterable[str]) -> bool:
-        """Whether the first lines of a file are CoNLL-U: every line that is neither blank nor a
-        ``#`` comment has the ten tab-separated columns and an ID (``1``, a range ``1-2``, an
-        empty node ``1.1``), and each sentence numbers its words from 1. A column file, even
-        one of ten tab-separated columns, rarely numbers its first column so."""
-        words, expected = 0, 1  # the ID the next word must have; 1 after a blank line
-        for line in lines:
-            if not line.strip():
-                expected = 1
-            elif not line.lstrip().startswith("#"):
-                fields = line.split("\t")
-                if len(fields) != len(CONLLU_FIELDS):
-                    return False
-                if fields[0] == str(expected):
-                    words, expected = words + 1, expected + 1
-                elif not _NON_WORD_ID.fullmatch(fields[0]):
-                    return False
-        return words > 0
-
-    def read(
-        self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
-    ) -> list[Sentence]:
-        import conllu
-
-        text = read_text(path, self.encoding)
-        lines = [line for _, line in iter_lines(text)]
-        sentences: list[Sentence] = []
-        start = 0
-        while start < len(lines):
-            while start < len(lines) and not lines[start].strip():
-                start += 1
-            end = start
-            while end < len(lines) and lines[end].strip():
-                end += 1
-            if end > start:
-                sentence = self._parse_block(conllu, lines, start, end, path, tasks, require_labels)
-                if sentence is not None:
-                    sentences.append(sentence)
-            start = end
-        if not sentences:
-            raise NoSentencesError("no sentences found", path)
-        return sentences
-
-    def _parse_block(
-        self, conllu, lines, start, end, path, tasks, require_labels
-    ) -> Sentence | None:
-        """The sentence of lines ``start:end`` (no blank line among them), or None when the
-        block has no words (only comments, multiword tokens or empty nodes).
-
-        The ``conllu`` package checks the block; words and labels are then taken from the
-        lines' own tab-separated fields, so that they are the file's text (a MISC ``B-PER`` stays
-        ``B-PER``) and each word keeps the number of the line it is on."""
-        block = lines[start:end]
-        try:
-            parsed = conllu.parse("\n".join(block) + "\n\n")
-        except Exception as error:  # conllu raises several types for malformed input
-            raise DataError(f"not valid CoNLL-U: {error}", path, start + 1) from None
-        token_tasks = [t for t in tasks if t.level == "token"]
-        words, numbers, comments = [], [], []
-        labels: dict[str, list[str]] = {t.name: [] for t in token_tasks}
-        for number, line in enumerate(block, start=start + 1):
-            if line.strip().startswith("#"):  # as conllu reads it: stripped, then "#"
-                comments.append(line)
-                continue
-            fields = line.rstrip().split("\t")
-            word_id = fields[0].strip()
-            if not _WORD_ID.fullmatch(word_id):
-                if _OTHER_ID.fullmatch(word_id):
-                    continue  # a multiword token or an empty node: in the file, not a word
-                raise DataError(
-                    f"not valid CoNLL-U: the ID {word_id!r} is not a word number (1, 2, ...), "
-                    "a multiword range (1-2) or an empty node (1.1); the ten columns are "
-                    "separated by tabs",
-                    path,
-                    number,
-                )
-            if not 0 <= self.word_idx < min(len(fields), len(CONLLU_FIELDS)):
-                raise DataError(
-                    f"expected the ten tab-separated CoNLL-U columns; the word column "
-                    f"{self.word_idx} is missing",
-                    path,
-                    number,
-                )
-            words.append(fields[self.word_idx])
-            numbers.append(number)
-            if not require_labels:
-                continue
-            for task in token_tasks:
-                values = []
-                for column in task.columns:
-                    if not -len(CONLLU_FIELDS) <= column < len(CONLLU_FIELDS):
-                        raise DataError(
-                            f"task {task.name!r}: column {column} is not one of the ten "
-                            "CoNLL-U columns (0-9, or -10 to -1 counted from the end)",
-                            path,
-                            number,
-                        )
-                    column %= len(CONLLU_FIELDS)
-                    if column >= len(fields):
-                        raise DataError(
-                            f"expected the ten tab-separated CoNLL-U columns; column "
-                            f"{column} ({CONLLU_FIELDS[column]}) of task {task.name!r} is missing",
-                            path,
-                            number,
-                        )
-                    values.append(fields[column].strip())
-                label = "\t".join(values)
-                _check_label(task, label, path, number)
-                labels[task.name].append(label)
-        if not words:
-            return None
-        sent_id = parsed[0].metadata.get("sent_id") if parsed else None
-        return Sentence(words, labels if require_labels else {}, path, numbers, sent_id, comments)
 
 
 @readers.register("sentence_tsv")
@@ -401,7 +274,7 @@ class SentenceTsvReader(Reader):
             if require_labels:
                 for task in tasks:
                     label = "\t".join(fields[c].strip() for c in task.columns)
-                    _check_label(task, label, path, number)
+                    check_label(task, label, path, number)
                     labels[task.name] = label
             sentences.append(Sentence(words, labels, path, [number] * len(words)))
         if not sentences:

@@ -15,7 +15,11 @@ class Sentence:
     ``labels`` maps a task name to a list of labels (one per word) for token-level tasks, or to
     one label for sentence-level tasks. ``line_numbers`` gives the 1-based line of each word in
     ``source`` (for sentence-level readers: the sentence's line), which the writers use to put
-    predictions back in place.
+    predictions back in place. ``comment_lines`` gives the line of each of ``comments``, and
+    ``start_line`` the line the sentence's block starts on (a comment, a CoNLL-U multiword token
+    or its first word; 0 when the reader does not say), so that a sentence label kept in a
+    comment (``# intent: X``) is written back into that comment, or into a new one that goes
+    where the format allows it.
     """
 
     words: list[str]
@@ -24,6 +28,8 @@ class Sentence:
     line_numbers: list[int] = field(default_factory=list)
     sent_id: str | None = None
     comments: list[str] = field(default_factory=list)
+    comment_lines: list[int] = field(default_factory=list)
+    start_line: int = 0
 
     def __len__(self) -> int:
         return len(self.words)
@@ -39,8 +45,10 @@ class TaskColumn:
 
     ``level``, ``validate`` and ``width`` come from the task's label codec: ``validate`` returns
     an error message for a malformed label, or ``None``; ``width`` is the number of adjacent
-    columns, ending at ``column_idx``, whose fields (joined with tabs) make up one label, e.g. 2
-    for a dependency task's head and deprel.
+    columns, starting at ``column_idx``, whose fields (joined with tabs) make up one label, e.g.
+    2 for a parser's HEAD and DEPREL. Starting there is MaChAmp's convention (its ``ewt.json``
+    names the HEAD column, 6 in CoNLL-U, and reads the relation from the next one), so that
+    MaChAmp's dataset configs work unchanged.
     """
 
     name: str
@@ -51,5 +59,5 @@ class TaskColumn:
 
     @property
     def columns(self) -> list[int]:
-        """The label's columns, ``column_idx`` last."""
-        return [self.column_idx - self.width + 1 + k for k in range(self.width)]
+        """The label's columns, ``column_idx`` first."""
+        return [self.column_idx + k for k in range(self.width)]

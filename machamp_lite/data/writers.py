@@ -12,11 +12,12 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, write_failure_reason
 from ..permissions import apply_umask
+from .comment_labels import comment_edits, new_comment, with_value
 from .dataset import make_reader, task_columns
 from .reader_base import WriterSettings
 from .sentence import Sentence
@@ -36,7 +37,8 @@ def replace_field(
     line: str, column_idx: int, value: str, separator: str, width: int = 1, pad: str = ""
 ) -> str:
     """``line`` with field ``column_idx`` set to ``value``; a missing column is appended (with
-    tabs, after ``pad`` fields for the columns between).
+    tabs, after ``pad`` fields for the columns between; with whitespace, after a tab when the
+    line's fields are separated by tabs, else after a space).
 
     With tabs, fields are counted as the readers count them (``split_fields`` with ``width``):
     empty trailing fields beyond ``width`` are kept but are not columns."""
@@ -52,7 +54,8 @@ def replace_field(
     if -len(spans) <= column_idx < len(spans):
         start, end = spans[column_idx]
         return line[:start] + value + line[end:]
-    return line.rstrip() + " " + value
+    # An added column is separated as the line's own columns are (MaChAmp's files use tabs).
+    return line.rstrip() + ("\t" if "\t" in line.strip() else " ") + value
 
 
 def _make_room(line: str, targets: list[int], separator: str, word_idx: int) -> str:
@@ -189,8 +192,10 @@ def _rewritten_lines(
     pad: str,
     last_line: int | None,
     bom: str,
+    comments: Mapping[int, list[tuple[str, str, str]]] | None = None,
 ) -> Iterator[str]:
-    """The input's lines (split on "\\n", carriage returns kept) with the labels put in."""
+    """The input's lines (split on "\\n", carriage returns kept) with the labels put in, and
+    sentence labels put into (or beside) comments as ``comments`` says (:func:`comment_edits`)."""
     yield bom
     for number, raw in numbered:
         if last_line is not None and number > last_line and not raw.strip():
@@ -198,18 +203,27 @@ def _rewritten_lines(
             return
         ending = "\n" if number > 1 else ""
         line, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
+        edits = comments.get(number, []) if comments else []
+        for how, task, label in edits:
+            if how == "before":
+                yield ending + new_comment(task, label) + cr
+                ending = "\n"
+            elif how == "replace":
+                line = with_value(line, task, label)
         entries = entries_for(number)
         if entries:
-            targets = [c + o for c, lab in entries for o in range(1 - len(lab.split("\t")), 1)]
+            targets = [c + o for c, lab in entries for o in range(len(lab.split("\t")))]
             line = _make_room(line, targets, separator, word_idx)
             width = min_width([word_idx], targets)
         for column, label in entries:
-            # A label with tabs (dependency: head and deprel) fills the columns ending at its
-            # task's column, as readers join them; no read label contains a tab.
-            parts = label.split("\t")
-            for offset, part in enumerate(parts, start=1 - len(parts)):
+            # A label with tabs (a parser's head and relation) fills the columns starting at
+            # its task's column, as readers join them; no read label contains a tab.
+            for offset, part in enumerate(label.split("\t")):
                 line = replace_field(line, column + offset, part, separator, width, pad)
         yield ending + line + cr
+        for how, task, label in edits:
+            if how == "after":
+                yield "\n" + new_comment(task, label) + cr
 
 
 def write_in_place(
@@ -223,16 +237,19 @@ def write_in_place(
     last_line: int | None = None,
     word_idx: int = 0,
     pad: str = "",
+    comments: Mapping[int, list[tuple[str, str, str]]] | None = None,
 ) -> None:
     """Copy ``input_path`` to ``output_path`` with each task's label column replaced.
 
     ``predictions[task][i]`` holds the labels of ``sentences[i]``, one per word; ``columns`` maps
-    a task to its column index (a label of k tab-joined fields fills the k columns ending there).
+    a task to its column index (a label of k tab-joined fields fills the k columns starting
+    there).
     With ``last_line`` (when only the first sentences of a file were read) the copy stops at the
     blank line after that line, so no unpredicted sentence is written with its input labels.
     A line without the label column (unlabelled input) gets it appended after ``word_idx``'s
     column, with ``pad`` in the columns between (``_`` for CoNLL-U). A UTF-8 byte-order mark at
-    the start of the input is kept.
+    the start of the input is kept. ``comments`` (from :func:`comment_edits`) puts sentence
+    labels into comments.
     """
     check_not_input(input_path, output_path)
     by_line = label_entries(sentences, predictions, columns)
@@ -240,7 +257,7 @@ def write_in_place(
     numbered = enumerate(text.split("\n"), start=1)
     bom, codec = _input_bom(input_path, encoding)
     lines = _rewritten_lines(
-        numbered, lambda n: by_line.get(n, []), separator, word_idx, pad, last_line, bom
+        numbered, lambda n: by_line.get(n, []), separator, word_idx, pad, last_line, bom, comments
     )
     atomic_write(output_path, lines, encoding=codec)
 
@@ -312,13 +329,18 @@ def write_predictions(
     and of the dev predictions of training.
 
     ``predictions[task][i]`` belongs to ``sentences[i]``: one label per word for a token-level
-    task, one label for a sentence-level task, which goes into its column on the sentence's
-    first line. ``last_line`` is as in :func:`write_in_place`."""
+    task, one label for a sentence-level task, which goes into the sentence's comment for a
+    reader that keeps sentence labels there (``WriterSettings.comment_labels``: files of one
+    word per line, as MaChAmp keeps an intent beside the slots), else into its column on the
+    sentence's first line. ``last_line`` is as in :func:`write_in_place`."""
     settings = _writer_settings(dataset, source, encoding)
     levels = {c.name: c.level for c in task_columns(dataset)}
     labels = {t: p for t, p in predictions.items() if levels[t] == "token"}
     sentence_tasks = [t for t in predictions if levels[t] != "token"]
-    if sentence_tasks:
+    comments = None
+    if sentence_tasks and settings.comment_labels:
+        comments = comment_edits(sentences, {t: predictions[t] for t in sentence_tasks})
+    elif sentence_tasks:
         if labels:
             raise ConfigError(
                 "predicting token-level and sentence-level tasks into one file is not "
@@ -334,8 +356,15 @@ def write_predictions(
         labels,
         columns,
         last_line=last_line,
+        comments=comments,
         **settings.write_arguments(),
     )
+
+
+def sentence_labels_in_comments(dataset: dict, source: str) -> bool:
+    """Whether ``write_predictions`` puts this dataset's sentence-level labels into each
+    sentence's comment (MaChAmp's intent beside slots), so they can join token-level ones."""
+    return _writer_settings(dataset, source, None).comment_labels
 
 
 def write_predictions_streaming(

@@ -36,9 +36,11 @@ IGNORE = -100
 class LabelCodec:
     """Labels learned as they are: one per word (``level="token"``) or one per sentence.
 
-    ``label_width`` is how many adjacent columns, ending at the task's ``column_idx``, make up
-    one label. With more than one (dependency: head and deprel) readers join the fields with
-    tabs and writers split predictions on tabs back into those columns.
+    ``label_width`` is how many adjacent columns, starting at the task's ``column_idx``, make up
+    one label. With more than one (a parser's HEAD and DEPREL) readers join the fields with tabs
+    and writers split predictions on tabs back into those columns. Starting at ``column_idx`` is
+    MaChAmp's convention (its ``configs/ewt.json`` gives the HEAD column, 6 in CoNLL-U), so its
+    dataset configs work unchanged.
 
     Subclasses override what differs for their task type; every method works on one sentence
     (``gold_to_targets``, ``targets_to_labels``, ``vocabulary_items``, ``normalise``) or one
@@ -229,7 +231,8 @@ def split_arc(label: str) -> tuple[str, str]:
 
 
 class ArcCodec(LabelCodec):
-    """A head and a relation per word, read from two adjacent columns as ``"HEAD\\tDEPREL"``.
+    """A head and a relation per word, read as ``"HEAD\\tDEPREL"`` from the task's
+    ``column_idx`` (the HEAD column: 6 in CoNLL-U, as in MaChAmp) and the column after it.
 
     Heads count words from 1 and 0 is the root; the vocabulary holds relations only, since
     heads are positions, not classes.

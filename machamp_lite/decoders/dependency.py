@@ -24,10 +24,12 @@ class BiaffineDependencyParser(Decoder):
     """Head selection with biaffine arc scores, relations from a biaffine label scorer, and a
     maximum spanning tree at prediction so that every output is a well-formed tree.
 
-    Data: the task's ``column_idx`` is the DEPREL column (7 in CoNLL-U, as in MaChAmp) and the
-    head is read from the column before it (the codec's ``label_width`` is 2), so a label is
-    ``"HEAD\\tDEPREL"`` and predictions are written back into both columns. Multiword-token
-    and empty-node lines are not words; heads count words from 1, 0 is the root.
+    Data: the task's ``column_idx`` is the HEAD column (6 in CoNLL-U, as in MaChAmp's
+    ``configs/ewt.json``) and the relation is read from the column after it (the codec's
+    ``label_width`` is 2), so a label is ``"HEAD\\tDEPREL"`` and predictions are written back
+    into both columns. A config that names the DEPREL column (7, machamp-lite's convention before
+    MaChAmp's) is refused with the value to use. Multiword-token and empty-node lines are not
+    words; heads count words from 1, 0 is the root.
 
     Model: each word gets a dependent and a head representation from two small MLPs; a learned
     ROOT vector stands in as position 0 so that "attach to root" is scored like any other head.
@@ -45,6 +47,11 @@ class BiaffineDependencyParser(Decoder):
     """
 
     argument_limits = {"arc_dim": POSITIVE_INT, "relation_dim": POSITIVE_INT}
+    # MaChAmp's names of the two MLP widths, read as these (config_machamp).
+    machamp_argument_names = {
+        "arc_representation_dim": "arc_dim",
+        "tag_representation_dim": "relation_dim",
+    }
 
     codec = ArcCodec()
     default_metric = "las"

@@ -27,7 +27,8 @@ class MultiLabelTagger(LinearDecoder):
     look like the data whether or not the codec's ``targets_to_labels`` is applied.
     """
 
-    argument_limits = {"threshold": Range(0, 1, low_open=True, high_open=True)}
+    # 0 is MaChAmp's: every label passes (a sigmoid is never below 0).
+    argument_limits = {"threshold": Range(0, 1, high_open=True)}
 
     codec = MultiLabelCodec()
     default_metric = "multi_accuracy"
@@ -39,8 +40,8 @@ class MultiLabelTagger(LinearDecoder):
         dropout: float = 0.0,
         threshold: float = 0.5,
     ):
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"multiseq threshold must be between 0 and 1, got {threshold}")
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"multiseq threshold must be in [0, 1), got {threshold}")
         super().__init__(input_dim, vocabulary, dropout)
         self.threshold = threshold
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..data.writers import write_predictions
+from ..data.writers import sentence_labels_in_comments, write_predictions
 from ..errors import ConfigError
 
 
@@ -32,8 +32,9 @@ def write_dev_predictions(
     datasets: dict[str, Any],
     predictions: dict[str, dict[str, list]],
 ) -> None:
-    """Write each dev split's token-level predictions (sentence-level tasks have no column to
-    put them in a copy of the file; their scores are in metrics.json)."""
+    """Write each dev split's token-level predictions, and its sentence-level ones where the
+    file keeps them in comments (otherwise they have no column in a copy of the file; their
+    scores are in metrics.json)."""
     for split in dev:
         dataset = datasets[split.name]
         token_tasks = [t for t in split.tasks if split.codecs[t].level == "token"]
@@ -44,6 +45,9 @@ def write_dev_predictions(
             by_file.setdefault(sentence.source, []).append(index)
         for source, name in dev_output_names(list(by_file)).items():
             indices = by_file[source]
+            tasks = token_tasks
+            if sentence_labels_in_comments(dataset, source):
+                tasks = split.tasks  # sentence labels go into the comments they came from
             # One folder per dataset: dev files of different datasets may share a name.
             target = folder / split.name / name
             if folder.resolve() not in target.resolve().parents:  # names are checked at load
@@ -53,7 +57,7 @@ def write_dev_predictions(
                 source,
                 str(target),
                 [split.sentences[i] for i in indices],
-                {t: [predictions[split.name][t][i] for i in indices] for t in token_tasks},
+                {t: [predictions[split.name][t][i] for i in indices] for t in tasks},
                 last_line=split.sentences[indices[-1]].line_numbers[-1]
                 if dataset.get("max_dev_sents", -1) > 0
                 else None,

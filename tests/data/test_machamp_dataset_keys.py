@@ -97,7 +97,7 @@ def test_skip_first_line_skips_a_header_row_in_both_formats(tmp_path):
 
 def test_skip_first_line_with_a_reader_that_reads_no_header_is_refused(tmp_path):
     conllu = write(tmp_path / "t.conllu", "1\tanna\t_\t_\t_\t_\t0\troot\t_\t_\n\n")
-    tasks = {"dep": {"task_type": "dependency", "column_idx": 7}}
+    tasks = {"dep": {"task_type": "dependency", "column_idx": 6}}
     loaded, _ = dataset(tmp_path, train=conllu, tasks=tasks, skip_first_line=True)
     with pytest.raises(ConfigError, match="reads no header row"):
         read_dataset_file(loaded, str(conllu))

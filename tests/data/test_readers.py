@@ -332,12 +332,13 @@ def test_a_reader_that_only_reads_whole_files_does_not_stream(tmp_path):
 
 def test_writer_settings_come_from_the_reader(tmp_path):
     column = make_reader(dataset(tmp_path / "a.conll", separator="tab", encoding="latin-1"))
-    assert column.writer_settings() == WriterSettings("tab", "latin-1", 0, "")
+    # Files of one word per line keep sentence labels in comments (MaChAmp's # intent: X).
+    assert column.writer_settings() == WriterSettings("tab", "latin-1", 0, "", None, True)
     conllu = make_reader(dataset(tmp_path / "a.conllu", UPOS), str(tmp_path / "a.conllu"))
-    assert conllu.writer_settings() == WriterSettings("tab", "utf-8", 1, "_", 10)
+    assert conllu.writer_settings() == WriterSettings("tab", "utf-8", 1, "_", 10, True)
     assert conllu.writer_settings().label_column(-1) == 9
     tsv = SentenceTsvReader(sent_idxs=[0, 2]).writer_settings()
-    assert (tsv.separator, tsv.word_idx) == ("tab", 2)
+    assert (tsv.separator, tsv.word_idx, tsv.comment_labels) == ("tab", 2, False)
 
 
 def test_a_registered_reader_without_the_base_class_is_adopted(tmp_path, monkeypatch):

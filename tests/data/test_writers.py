@@ -20,7 +20,7 @@ from machamp_lite.data.writers import (
     write_labels_only,
     write_token_label,
 )
-from machamp_lite.errors import ConfigError, DataError
+from machamp_lite.errors import DataError
 from machamp_lite.registry import readers
 
 from conftest import write
@@ -455,17 +455,33 @@ def test_write_predictions_of_a_sentence_task_go_on_the_first_line(tmp_path):
     assert target.read_text(encoding="utf-8") == "good film\t+\nbad film\t-\n"
 
 
-def test_write_predictions_refuses_token_and_sentence_tasks_in_one_file(tmp_path):
+def test_a_sentence_task_beside_word_tasks_is_written_into_a_comment(tmp_path):
+    """MaChAmp's NLU layout: the sentence label lives in a comment (column_idx -1); a sentence
+    without one gets a new comment before its first line."""
+    source = write(tmp_path / "in.conll", "a O\nb O\n")
+    tasks = {
+        "ner": {"task_type": "seq", "column_idx": 1},
+        "kind": {"task_type": "classification", "column_idx": -1},
+    }
+    config, sentences = unlabelled(source, tasks)
+    target = tmp_path / "out"
+    writers.write_predictions(
+        config, str(source), str(target), sentences, {"ner": [["X", "Y"]], "kind": ["k1"]}
+    )
+    assert target.read_text(encoding="utf-8") == "# kind = k1\na X\nb Y\n"
+
+
+def test_a_sentence_task_in_a_word_file_must_be_read_from_a_comment(tmp_path):
     source = write(tmp_path / "in.conll", "a O\n")
     tasks = {
         "ner": {"task_type": "seq", "column_idx": 1},
         "kind": {"task_type": "classification", "column_idx": 1},
     }
-    config, sentences = unlabelled(source, tasks)
-    with pytest.raises(ConfigError, match="token-level and sentence-level tasks"):
-        writers.write_predictions(
-            config, str(source), str(tmp_path / "out"), sentences, {"ner": [["O"]], "kind": ["x"]}
-        )
+    pattern = (
+        r"in\.conll: task 'kind' of dataset 'd' \(d\.json\): key \"column_idx\" is 1, .*to -1$"
+    )
+    with pytest.raises(DataError, match=pattern):
+        unlabelled(source, tasks)
 
 
 def test_write_predictions_encoding_replaces_the_datasets(tmp_path):

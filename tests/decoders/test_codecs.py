@@ -125,3 +125,39 @@ def test_a_plugin_decoder_with_the_bio_codec_gets_iob2_labels_from_the_reader(
         [sentence] = read_dataset_file(dataset, str(path))
     assert sentence.labels["ner"] == ["B-PER", "I-PER", "O"]
     assert "1 span-initial I- tags of task ner read as B- (IOB1 -> IOB2)" in caplog.text
+
+
+def test_a_wide_label_starts_at_column_idx_and_a_sentence_label_comes_from_a_comment(
+    registry, tmp_path
+):
+    """MaChAmp's column conventions follow the codec, not the task type's name: a plugin codec
+    of three columns reads them from column_idx on, and a plugin sentence-level codec beside
+    it reads its label from the comment named after its task."""
+
+    class Triple(LabelCodec):
+        def validate(self, label: str) -> str | None:
+            return None if label.count("\t") == 2 and label[0].isdigit() else "not a triple"
+
+    @registry.register("triple_plugin")
+    class TripleTagger(SoftmaxTagger):
+        codec = Triple(label_width=3)
+
+    @registry.register("sentence_plugin")
+    class SentencePlugin(SoftmaxTagger):
+        codec = LabelCodec(level="sentence")
+
+    path = tmp_path / "train.conll"
+    path.write_text("# mood: calm\nsun 1 a x\nrain 2 b y\n\n", encoding="utf-8")
+    dataset = {
+        "name": "d",
+        "source": "d.json",
+        "word_idx": 0,
+        "tasks": {
+            "triple": {"task_type": "triple_plugin", "column_idx": 1},
+            "mood": {"task_type": "sentence_plugin", "column_idx": -1},
+        },
+    }
+    triple, mood = task_columns(dataset)
+    assert triple.columns == [1, 2, 3] and (mood.level, mood.columns) == ("sentence", [-1])
+    [sentence] = read_dataset_file(dataset, str(path))
+    assert sentence.labels == {"triple": ["1\ta\tx", "2\tb\ty"], "mood": "calm"}

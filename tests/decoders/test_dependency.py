@@ -156,13 +156,13 @@ CONLLU = (
 def test_the_reader_joins_head_and_deprel_and_the_writer_splits_them(tmp_path):
     path = tmp_path / "a.conllu"
     path.write_text(CONLLU, encoding="utf-8")
-    task = TaskColumn("dep", 7, "token", CODEC.validate, CODEC.label_width)
+    task = TaskColumn("dep", 6, "token", CODEC.validate, CODEC.label_width)
     [sentence] = ConlluReader().read(str(path), [task])
     assert sentence.words == ["It", "can", "not", "bark", "."]
     assert sentence.labels["dep"] == ["3\tnsubj", "4\taux", "4\tadvmod", "0\troot", "4\tpunct"]
     out = tmp_path / "out.conllu"
     predicted = [["4\tnsubj", "4\taux", "4\tadvmod", "0\troot", "1\tpunct"]]
-    write_in_place(str(path), str(out), [sentence], {"dep": predicted}, {"dep": 7}, "tab")
+    write_in_place(str(path), str(out), [sentence], {"dep": predicted}, {"dep": 6}, "tab")
     lines = out.read_text(encoding="utf-8").split("\n")
     source = CONLLU.split("\n")
     assert len(lines) == len(source)
@@ -172,9 +172,9 @@ def test_the_reader_joins_head_and_deprel_and_the_writer_splits_them(tmp_path):
     assert all(len(line.split("\t")) == 10 for line in lines if line[:1].isdigit())
 
 
-def test_a_column_file_reads_the_two_label_columns_ending_at_column_idx(tmp_path):
+def test_a_column_file_reads_the_two_label_columns_starting_at_column_idx(tmp_path):
     path = tmp_path / "a.tsv"
     path.write_text("dogs\tx\t2\tnsubj\nbark\tx\t0\troot\n\n", encoding="utf-8")
-    task = TaskColumn("dep", -1, "token", CODEC.validate, CODEC.label_width)
+    task = TaskColumn("dep", -2, "token", CODEC.validate, CODEC.label_width)
     [sentence] = ColumnReader(separator="tab").read(str(path), [task])
     assert sentence.labels["dep"] == ["2\tnsubj", "0\troot"]
