@@ -65,6 +65,13 @@ from .config_files import (
     resolve_data_path,
     write_json,
 )
+from .config_machamp import (
+    check_decoders_section,
+    merge_task_defaults,
+    normalize_machamp_keys,
+    profile_defaults,
+    profile_name,
+)
 from .errors import ConfigError
 
 __all__ = [
@@ -201,6 +208,8 @@ def _integers_as_int(params: dict[str, Any]) -> None:
 def _load_params(
     path: str | os.PathLike | None, overrides: list[str] | None, problems: Problems
 ) -> dict[str, Any]:
+    """The parameters: the user's file over its profile's defaults (machamp-lite's, or
+    MaChAmp's for a MaChAmp file: see ``config_machamp``), then the overrides."""
     defaults = default_params()
     params = copy.deepcopy(defaults)
     if path is not None:
@@ -209,16 +218,36 @@ def _load_params(
         except ConfigError as error:
             problems.add_error(error)
         else:
-            validate_against_defaults(user, defaults, str(path), problems=problems)
-            params = deep_merge(params, user)
+            params = deep_merge(_profile_of(user, str(path), problems), user)
     extra: dict[str, Any] = {}
     for override in overrides or []:
         with problems.catch():
             apply_overrides(extra, [override])
-    validate_against_defaults(extra, defaults, "--override", problems=problems)
+    _check_user_params(extra, defaults, "--override", problems)
     params = deep_merge(params, extra)
     _integers_as_int(params)
     return params
+
+
+def _profile_of(user: dict[str, Any], where: str, problems: Problems) -> dict[str, Any]:
+    """The defaults ``user`` is read over, after checking ``user`` (changed in place to
+    machamp-lite's key homes)."""
+    defaults = default_params()
+    name = profile_name(user, where, problems)
+    normalize_machamp_keys(user, where, problems)
+    _check_user_params(user, defaults, where, problems)
+    return profile_defaults(name) or defaults
+
+
+def _check_user_params(
+    user: dict[str, Any], defaults: dict[str, Any], where: str, problems: Problems
+) -> None:
+    """``validate_against_defaults``, with the open ``decoders`` section checked apart."""
+    if "decoders" in user:
+        user["decoders"] = check_decoders_section(user["decoders"], where, problems)
+    validate_against_defaults(
+        {k: v for k, v in user.items() if k != "decoders"}, defaults, where, problems=problems
+    )
 
 
 def load_params(
@@ -238,6 +267,7 @@ def _load_dataset_configs(
     overrides: list[str] | None,
     plugins: Iterable[str],
     problems: Problems,
+    task_defaults: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     datasets: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
@@ -273,6 +303,7 @@ def _load_dataset_configs(
                 )
             apply_overrides({}, [override], datasets)
     plugins = list(plugins)
+    merge_task_defaults(datasets, task_defaults or {}, problems)
     return {
         name: validate_dataset(name, dataset, sources[name], data_dir, problems, plugins)
         for name, dataset in datasets.items()
@@ -312,6 +343,9 @@ def load_configs(
     params = _load_params(parameters_config, param_overrides, problems)
     listed = params.get("plugins")
     plugins = [m for m in listed if isinstance(m, str)] if isinstance(listed, list) else []
-    datasets = _load_dataset_configs(dataset_configs, data_dir, data_overrides, plugins, problems)
+    sections = params.get("decoders") if isinstance(params.get("decoders"), dict) else {}
+    datasets = _load_dataset_configs(
+        dataset_configs, data_dir, data_overrides, plugins, problems, sections
+    )
     problems.raise_if_any()
     return params, datasets

@@ -126,6 +126,7 @@ MAX_SEED = 2**32 - 1  # numpy's seed range; torch and random accept it too
 # the defaults is listed, so a new setting cannot slip in unchecked.
 PARAM_LIMITS: dict[str, Range] = {
     "random_seed": Range(0, MAX_SEED, integer=True),
+    "default_dec_dataset_embeds_dim": POSITIVE_INT,
     "encoder.max_input_length": Range(3, integer=True),
     "encoder.dropout": DROPOUT,
     "encoder.window_overlap": Range(0, 1, high_open=True),
@@ -134,6 +135,7 @@ PARAM_LIMITS: dict[str, Range] = {
     "batching.max_tokens": POSITIVE_INT,
     "batching.sampling_smoothing": NON_NEGATIVE,
     "training.num_epochs": POSITIVE_INT,
+    "training.keep_top_n": POSITIVE_INT,
     "training.optimizer.lr": NON_NEGATIVE,
     "training.optimizer.decoder_lr": NON_NEGATIVE,
     "training.optimizer.weight_decay": NON_NEGATIVE,
@@ -142,6 +144,7 @@ PARAM_LIMITS: dict[str, Range] = {
     "training.learning_rate_scheduler.warmup_fraction": FRACTION,
     "training.learning_rate_scheduler.cut_frac": Range(0, 1, low_open=True, high_open=True),
     "training.learning_rate_scheduler.ratio": Range(1),
+    "training.learning_rate_scheduler.decay_factor": Range(0, low_open=True),
     "training.grad_clip": NON_NEGATIVE,
     "training.accumulation_steps": POSITIVE_INT,
     "training.memory_budget_gb": POSITIVE,
@@ -320,5 +323,10 @@ def validate_params(
     for key in required:
         if key not in params:
             problems.add(f"{where}: missing required key {key!r}")
-    validate_against_defaults(params, default_params(), where, problems=problems)
+    from .config_machamp import check_decoders_section
+
+    if "decoders" in params:
+        check_decoders_section(params["decoders"], where, problems)
+    rest = {k: v for k, v in params.items() if k != "decoders"}
+    validate_against_defaults(rest, default_params(), where, problems=problems)
     problems.raise_if_any()

@@ -7,6 +7,8 @@ built, and noted in a ``Problems`` list so that all of a file's mistakes come ou
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import math
 import os
@@ -18,6 +20,11 @@ from typing import Any
 
 from .config_checks import Problems, is_number, shown, type_name
 from .config_files import deep_merge, resolve_data_path
+from .config_machamp import (
+    check_dataset_embed_idx,
+    check_machamp_task_keys,
+    rename_decoder_arguments,
+)
 from .errors import ConfigError
 
 # Keys of a dataset config that the library itself reads; everything else is an error.
@@ -36,6 +43,7 @@ DATASET_KEYS = {
     "skip_first_line": (bool,),
     "plugins": (list,),
     "sent_idxs": (list,),
+    "dataset_embed_idx": (int, type(None)),
 }
 # MaChAmp's other names for keys: read as the key they stand for.
 DATASET_KEY_ALIASES = {"validation_data_path": "dev_data_path"}
@@ -51,13 +59,24 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "max_words": -1,
     "skip_first_line": False,
     "plugins": [],
+    "dataset_embed_idx": None,
 }
 # Dataset keys that hold a sentence (or word) count: -1 means every sentence.
 SENTENCE_LIMIT_KEYS = ("max_sents", "max_dev_sents", "max_words")
 
 # Keys of a task entry that the library reads; other keys go to the decoder's constructor.
 # The one list of them: the model and the reference import it from here.
-TASK_KEYS = {"task_type", "column_idx", "metric", "loss_weight", "allow_negative_loss_weight"}
+TASK_KEYS = {
+    "task_type",
+    "column_idx",
+    "metric",
+    "loss_weight",
+    "allow_negative_loss_weight",
+    "layers_to_use",
+    "dec_dataset_embed_idx",
+    "topn",
+    "additional_metrics",
+}
 # Arguments of a decoder's constructor that the model passes itself, never a config.
 DECODER_CALLER_ARGUMENTS = ("input_dim", "vocabulary")
 # The longest dataset or task name: it becomes a file or folder name (255 bytes on most file
@@ -162,7 +181,10 @@ def validate_dataset(
     _check_paths(result, where, data_dir, problems)
     _check_settings(result, where, problems)
     pending = _pending_plugins([*result["plugins"], *plugins])
-    for task_name, task in result.get("tasks", {}).items():
+    tasks = result.get("tasks", {})
+    for task_name, task in list(tasks.items()):
+        if isinstance(task, dict):
+            task = tasks[task_name] = rename_decoder_arguments(task)
         _check_task(task_name, task, where, pending, problems)
     if own:
         problems.raise_if_any()
@@ -196,6 +218,7 @@ def _check_paths(result: dict[str, Any], where: str, data_dir: str | None, probl
 
 
 def _check_settings(result: dict[str, Any], where: str, problems: Problems) -> None:
+    check_dataset_embed_idx(result.get("dataset_embed_idx"), where, problems)
     if result["separator"] not in ("whitespace", "tab"):
         problems.add(f'{where}: key \'separator\' must be "whitespace" or "tab"')
     if result["word_idx"] < 0:
@@ -243,6 +266,7 @@ def _check_task(task_name: Any, task: Any, where: str, pending: bool, problems: 
     if not isinstance(column, int) or isinstance(column, bool):
         problems.add(f"{twhere}: key 'column_idx' must be an integer, got {json.dumps(column)}")
     task["loss_weight"] = _loss_weight(task, twhere, problems)
+    check_machamp_task_keys(task, twhere, problems)
     _check_components(task, twhere, pending, problems)
 
 
@@ -261,9 +285,11 @@ def _check_components(task: dict[str, Any], where: str, pending: bool, problems:
 
     load_plugins()
     task_type, metric = task.get("task_type"), task.get("metric")
-    if isinstance(metric, str) and metric and metric not in metrics and not pending:
-        with problems.catch():
-            metrics.get(metric, where=where)  # raises, naming the registered metrics
+    extra = task.get("additional_metrics")
+    for name in [metric, *(extra if isinstance(extra, list) else [])]:
+        if isinstance(name, str) and name and name not in metrics and not pending:
+            with problems.catch():
+                metrics.get(name, where=where)  # raises, naming the registered metrics
     if not isinstance(task_type, str) or (task_type not in decoders and pending):
         return
     try:
@@ -272,6 +298,13 @@ def _check_components(task: dict[str, Any], where: str, pending: bool, problems:
         problems.add_error(error)
         return
     arguments = {k: v for k, v in task.items() if k not in TASK_KEYS}
+    for key in list(arguments):
+        close = difflib.get_close_matches(key, sorted(TASK_KEYS), n=1, cutoff=0.85)
+        if close and key not in inspect.signature(decoder.__init__).parameters:
+            # MaChAmp's own configs/multiseq.json says "column_idxs" (MaChAmp stops with a
+            # KeyError on it): name the likely key rather than list the decoder's arguments.
+            problems.add(f"{where}: unknown key {key!r}; did you mean {close[0]!r}?")
+            del arguments[key]
     before = len(problems)
     check_arguments(decoder, arguments, where, DECODER_CALLER_ARGUMENTS, problems)
     if len(problems) == before:

@@ -15,108 +15,7 @@ from .registry import Registry, decoders, describe_parameters, encoders, metrics
 
 REGENERATE = "python -m machamp_lite.reference > docs/configuration.md"
 
-# One line per key of a dataset config (config_datasets.py: DATASET_KEYS).
-DATASET_DESCRIPTIONS = {
-    "train_data_path": "Training file, or a list of files read as their union. Relative paths "
-    "resolve against `--data_dir`, else `$MACHAMP_DATA_DIR`, else the working directory.",
-    "dev_data_path": "Development file(s), predicted after every epoch for model selection; "
-    "without one, the last epoch is kept. MaChAmp's `validation_data_path` is read as this key.",
-    "word_idx": "Column of the word (counted from 0). For CoNLL-U the default 0 means FORM (1).",
-    "tasks": "The dataset's tasks: `{task name: task config}` (see Task keys). Datasets that "
-    "share a task name share its decoder.",
-    "reader": "A registered reader (see Readers). Unset: `conllu` for `.conllu` files, "
-    "`sentence_tsv` when every task is sentence-level, `conllu` for a file whose content is "
-    "CoNLL-U (ten tab-separated columns, words numbered from 1), else `column`.",
-    "separator": '`"whitespace"` (any run of spaces or tabs) or `"tab"` (fields may hold spaces).',
-    "encoding": "Text encoding of the files, e.g. `latin-1`; a UTF-8 byte-order mark is dropped.",
-    "comment_regex": "Lines matching it before a sentence are comments, kept in the output. "
-    "Unset: MultiCoNER, CoNLL-U and GermEval comment lines.",
-    "max_sents": "Train on the first N sentences of each training file only (-1: all).",
-    "max_words": "Train on the first sentences of each training file that hold at most N words "
-    "together (-1: all); after `max_sents`. Word-level tasks only (as in MaChAmp).",
-    "skip_first_line": "The first line of each file is a header row, not data (MaChAmp's key).",
-    "max_dev_sents": "Score the first N sentences of each dev file only (-1: all).",
-    "plugins": "Python modules to import before the dataset is read, so that they can register "
-    "components (readers, decoders, metrics).",
-    "sent_idxs": "Text columns of the `sentence_tsv` reader, joined and split on whitespace into "
-    "words. Unset: the reader's default `[0]`.",
-}
-
-# One line per key of a task config that the library reads (config_datasets.py: TASK_KEYS).
-TASK_DESCRIPTIONS = {
-    "task_type": "A registered decoder (see Decoders), e.g. `seq`, `seq_bio`, `classification`.",
-    "column_idx": "Column of the label; negative counts from the end of the line (-1: last).",
-    "metric": "A registered metric (see Metrics) whose `score` counts for model selection. "
-    "Unset: the decoder's default metric. An unknown name fails when the config is read.",
-    "loss_weight": "Factor of this task's loss in the summed loss (default 1.0); a finite number "
-    "of at least 0.",
-    "allow_negative_loss_weight": "Set to `true` to allow a negative `loss_weight` (gradient "
-    "reversal); without it a negative weight is refused as a likely typo.",
-}
-
-# One line per dotted key of the parameter config (default_params.json); the tests fail when
-# a key has none, so a new key gets its description here.
-PARAM_DESCRIPTIONS = {
-    "transformer_model": "The encoder: a Hugging Face hub name (must be cached when offline), a "
-    "local folder written by `save_pretrained`, or `python-package:PKG/dir` for a model folder "
-    "inside an installed Python package.",
-    "random_seed": "Seed of Python, NumPy and torch; `train --seed` overrides it.",
-    "plugins": "Python modules to import before the model is built, so that they can register "
-    "components.",
-    "encoder.type": "A registered encoder (see Encoders).",
-    "encoder.max_input_length": "Subwords per encoder window, special tokens included (capped by "
-    "the model's position limit). Longer sentences are split into overlapping windows.",
-    "encoder.pooling": "How a word's subword vectors become one vector: `first`, `last` or `mean`.",
-    "encoder.dropout": "Dropout on the word vectors the encoder passes to the decoders.",
-    "encoder.window_overlap": "Fraction of a window shared with the next one when a sentence is "
-    "longer than `max_input_length`.",
-    "encoder.freeze_embeddings": "Do not train the input (subword) embedding matrix, most of a "
-    "multilingual encoder's weights: saves its gradient and optimizer state. Position "
-    "embeddings and all transformer layers still train. On by default: on multilingual-e5-small "
-    "it trained 1.3x faster in 1.2 GB less memory with the same dev F1 (docs/performance.md); "
-    "the paper's configs turn it off, as the paper trained every weight.",
-    "encoder.gradient_checkpointing": "Recompute each layer's activations in the backward "
-    "pass instead of storing them: much less GPU memory for about a third more compute.",
-    "decoder.dropout": "Dropout inside every decoder that has a `dropout` argument, unless the "
-    "task sets its own `dropout`.",
-    "batching.batch_size": "Most sentences in a training batch.",
-    "batching.max_tokens": "Most padded subword positions (sentences x longest) in a training "
-    "batch; a longer sentence gets a batch of its own, whose windows go through the encoder at "
-    "most this many positions at a time.",
-    "batching.sampling_smoothing": "MaChAmp's dataset smoothing: each dataset's share of an "
-    "epoch's batches is proportional to size**alpha; 1.0 uses every batch of every dataset once.",
-    "training.num_epochs": "Training epochs; the epoch with the best summed dev score is kept.",
-    "training.optimizer.type": 'The optimizer; only `"adamw"` is available.',
-    "training.optimizer.lr": "Learning rate of the (pretrained) encoder.",
-    "training.optimizer.decoder_lr": "Learning rate of the decoders (new layers); null or 0: `lr`.",
-    "training.optimizer.weight_decay": "AdamW weight decay (not applied to biases and layer "
-    "norms).",
-    "training.optimizer.betas": "AdamW betas.",
-    "training.optimizer.eps": "AdamW epsilon.",
-    "training.learning_rate_scheduler.type": "`linear` (warmup, then linear decay to 0), "
-    "`slanted_triangular` or `constant`.",
-    "training.learning_rate_scheduler.warmup_fraction": "`linear`: fraction of all steps spent "
-    "warming up.",
-    "training.learning_rate_scheduler.cut_frac": "`slanted_triangular`: fraction of all steps "
-    "spent rising.",
-    "training.learning_rate_scheduler.ratio": "`slanted_triangular`: peak rate / lowest rate.",
-    "training.grad_clip": "Clip the gradient norm to this value; 0 or null: no clipping.",
-    "training.train_metrics": "Also score the training batches (decoding each one, Viterbi for a "
-    "CRF); off by default because it costs time and trains nothing.",
-    "training.accumulation_steps": "Batches per optimizer step (per process); their gradients "
-    "are combined, weighted by sentences, as if they were one big batch.",
-    "training.memory_budget_gb": "Memory budget in GB (peak GPU memory reserved, or peak RSS on "
-    "CPU): warn before training when weights, gradients and AdamW state exceed it, and after the "
-    "first optimizer step when the measured peak passes 90% of it; null: no check. "
-    "`train --memory_budget_gb` sets it.",
-    "training.precision": "Forward-pass precision: `fp32`, `bf16` or `fp16` (mixed precision; "
-    "losses and the CRF stay in fp32).",
-    "prediction.batch_size": "Most sentences in a prediction batch (dev scoring and `predict`).",
-    "prediction.max_tokens": "Most padded subword positions in a prediction batch, and in one "
-    "encoder call: a longer sentence's windows are encoded in chunks of at most this size.",
-    "prediction.chunk_sentences": "Sentences that `predict` reads, predicts and writes at a time, "
-    "so a file of any size is labelled in bounded memory.",
-}
+from .reference_keys import DATASET_DESCRIPTIONS, PARAM_DESCRIPTIONS, TASK_DESCRIPTIONS  # noqa: E402
 
 KINDS = ("reader", "encoder", "decoder", "metric")
 REGISTRIES: dict[str, Registry] = {
@@ -438,7 +337,8 @@ def main() -> int:
         sys.stdout.write(text)
     problems = {what: keys for what, keys in missing_descriptions().items() if keys}
     for what, keys in problems.items():
-        print(f"error: {what}: {', '.join(keys)}; edit machamp_lite/reference.py", file=sys.stderr)
+        where = "machamp_lite/reference_keys.py"
+        print(f"error: {what}: {', '.join(keys)}; edit {where}", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -249,8 +249,11 @@ def test_a_bad_number_in_a_dataset_or_task_names_the_dataset_and_key(
 @pytest.mark.parametrize(
     ("task", "expected"),
     [
-        ({"task_type": "multiseq", "threshold": 0}, "key 'threshold' must be above 0 and below 1"),
-        ({"task_type": "multiseq", "threshold": 1.5}, "key 'threshold' must be above 0"),
+        (
+            {"task_type": "multiseq", "threshold": 1},
+            "key 'threshold' must be at least 0 and below 1",
+        ),
+        ({"task_type": "multiseq", "threshold": -0.5}, "key 'threshold' must be at least 0"),
         ({"task_type": "dependency", "arc_dim": 0}, "key 'arc_dim' must be at least 1, got 0"),
         ({"task_type": "dependency", "single_root": 1}, "key 'single_root' must be a boolean"),
     ],

@@ -10,6 +10,7 @@ first process of a data-parallel run writes files: callbacks that write check
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..archive import save_archive
 from ..config import write_json
 from ..data.vocabulary import LabelVocabulary
 from ..devices import describe_device, peak_memory
+from ..model import layer_mix_report
 from .checkpoint import save_checkpoint
 from .dev_predictions import write_dev_predictions
 from .selection import best_epoch
@@ -106,6 +108,17 @@ class MemoryMonitor(Callback):
         warnings.warn(message, stacklevel=2)
 
 
+class LayerMixReporter(Callback):
+    """The softmaxed scalar-mix weights of each task that mixes several layers
+    (``layers_to_use``) in the epoch's record, as ``layer_mix``: which layers a task learned to
+    read is part of what a run reports (MaChAmp writes them to ``scalars.json``)."""
+
+    def on_epoch_end(self, trainer: Trainer, record, predictions) -> None:
+        mixes = layer_mix_report(trainer.model)
+        if mixes:
+            record["layer_mix"] = mixes
+
+
 class BestModelSaver(Callback):
     """The archive of the best epoch so far in ``RUN/model``, and its dev predictions in
     ``RUN/dev_predictions``, written by the same writer as ``predict``."""
@@ -131,6 +144,50 @@ class BestModelSaver(Callback):
             write_dev_predictions(
                 self.run_dir / "dev_predictions", trainer.dev, self.datasets, predictions
             )
+
+
+class TopModelsKeeper(Callback):
+    """MaChAmp's ``training.keep_top_n``: the archives of the n best epochs by dev sum, in
+    ``RUN/models/epoch_<N>``, beside ``RUN/model`` (always the best one). With n = 1 (the
+    default) ``RUN/model`` is all there is and this keeps nothing more. An archive that falls
+    out of the top n is removed once the new one is written, so a crash in between leaves
+    n + 1, never fewer than n."""
+
+    def __init__(self, run_dir: Path, params, datasets, vocabularies, keep: int):
+        self.run_dir = run_dir
+        self.params = params
+        self.datasets = datasets
+        self.vocabularies = vocabularies
+        self.keep = keep
+
+    def on_epoch_end(self, trainer: Trainer, record, predictions) -> None:
+        if self.keep <= 1 or not trainer.context.is_main:
+            return
+        top = self.top_epochs(trainer.history)
+        folder = self.run_dir / "models"
+        if record["epoch"] in top:
+            save_archive(
+                folder / f"epoch_{record['epoch']}",
+                trainer.model,
+                self.params,
+                self.datasets,
+                self.vocabularies,
+            )
+        for kept in folder.glob("epoch_*") if folder.is_dir() else ():
+            number = kept.name.removeprefix("epoch_")
+            if not (number.isdigit() and int(number) in top):
+                shutil.rmtree(kept, ignore_errors=True)
+
+    def top_epochs(self, history: list[dict[str, Any]]) -> set[int]:
+        """The best ``keep`` epochs; ties go to the earlier epoch, as the best model does;
+        without dev data every epoch scores its own number, so the last ones are kept."""
+
+        def score(record: dict[str, Any]) -> float:
+            summed = record.get("dev_sum")
+            return float(record["epoch"]) if summed is None else float(summed)
+
+        ranked = sorted(history, key=lambda r: (-score(r), r["epoch"]))
+        return {record["epoch"] for record in ranked[: self.keep]}
 
 
 class Checkpointer(Callback):
@@ -222,7 +279,11 @@ def standard_callbacks(
     budget = params["training"].get("memory_budget_gb")
     return [
         MemoryMonitor(budget),
+        LayerMixReporter(),
         BestModelSaver(run_dir, params, datasets, vocabularies),
+        TopModelsKeeper(
+            run_dir, params, datasets, vocabularies, int(params["training"].get("keep_top_n", 1))
+        ),
         Checkpointer(run_dir),
         MetricsReporter(run_dir, budget),
     ]
