@@ -44,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run from its last complete checkpoint",
     )
     train.add_argument(
+        "--retrain",
+        default=None,
+        metavar="MODEL_DIR",
+        help="start from an earlier run's model (its RUN/model folder): its encoder, and its "
+        "decoders where a task of the same name has the same labels (MaChAmp's --retrain)",
+    )
+    train.add_argument(
+        "--sequential",
+        action="store_true",
+        help="train on the dataset configs one after another, each run starting from the "
+        "previous one's model (MaChAmp's --sequential); runs are named NAME.0, NAME.1, ...",
+    )
+    train.add_argument(
         "--parameters_config",
         default=None,
         metavar="CONFIG",
@@ -205,20 +218,28 @@ def run_train(args) -> None:
             raise SystemExit(code)
         return
 
-    run_dir = train(
-        args.dataset_configs,
-        args.parameters_config,
-        args.name,
-        args.output_dir,
-        args.device,
-        args.seed,
-        args.data_dir,
-        args.override
+    settings = {
+        "parameters_config": args.parameters_config,
+        "output_dir": args.output_dir,
+        "device": args.device,
+        "seed": args.seed,
+        "data_dir": args.data_dir,
+        "overrides": args.override
         + ([f"training.memory_budget_gb={args.memory_budget_gb}"] if args.memory_budget_gb else []),
-        args.threads,
-        args.resume,
-        allow_plugins=args.plugins,
-    )
+        "threads": args.threads,
+        "resume": args.resume,
+        "allow_plugins": args.plugins,
+        "retrain": args.retrain,
+    }
+    if args.sequential:
+        from .training.run import train_sequential
+
+        runs = train_sequential(args.dataset_configs or [], name=args.name, **settings)
+        for run in runs[:-1]:
+            print(f"model of run {run.parent.name} saved in {run / 'model'}")
+        run_dir = runs[-1]
+    else:
+        run_dir = train(args.dataset_configs, name=args.name, **settings)
     if os.environ.get("RANK", "0") == "0":
         print(f"model saved in {run_dir / 'model'}")
 

@@ -8,6 +8,7 @@ import datetime
 import json
 import logging
 import random
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ from ..registry import import_allowed_plugins
 from .callbacks import Callback, standard_callbacks
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .distributed import init_distributed, shutdown_distributed
+from .retrain import (
+    check_retrain_source,
+    export_archive_encoder,
+    keep_matching_decoders,
+    place_start_encoder,
+)
 from .splits import build_vocabularies, encode_splits, read_splits, warn_unseen_labels
 from .trainer import Trainer
 
@@ -144,12 +151,14 @@ def train(
     run_dir: str | None = None,
     allow_plugins: Iterable[str] = (),
     callbacks: Sequence[Callback] = (),
+    retrain: str | None = None,
 ) -> Path:
     """Train a model from config files and return the run directory (``RUN/model`` is the
     archive, ``RUN/metrics.json`` the per-epoch report). With ``resume=RUN_DIR`` an interrupted
     run continues from its last complete checkpoint, with the configs it was started with.
     Plugin modules that the configs list are imported only when named in ``allow_plugins``
-    (``--plugins``), or already imported. ``callbacks`` run after the built-in ones."""
+    (``--plugins``), or already imported. ``callbacks`` run after the built-in ones.
+    ``retrain=MODEL_DIR`` starts from an earlier run's model (``training/retrain.py``)."""
     for position, callback in enumerate(callbacks):
         if not isinstance(callback, Callback):
             raise TypeError(
@@ -157,6 +166,10 @@ def train(
                 f"machamp_lite.training.callbacks.Callback, got {type(callback).__name__}"
             )
     checkpoint = None
+    if retrain is not None:
+        if resume:
+            raise ConfigError("--retrain starts a new run and --resume continues one: give one")
+        check_retrain_source(retrain)
     if resume:
         previous = Path(resume)
         params, datasets = resolved_configs(previous)
@@ -183,7 +196,21 @@ def train(
     vocabularies = build_vocabularies(tasks, train_splits)
     # Build the model before the run directory exists, so a model that cannot be loaded leaves
     # nothing behind.
-    model = build_model(params, tasks, vocabularies)
+    start = None
+    if retrain is not None:
+        if context.active:
+            raise ConfigError("--retrain is not available with --nproc above 1 yet")
+        start = export_archive_encoder(retrain, Path(output_dir), allow_plugins)
+        params["transformer_model"] = str(start[0])
+    try:
+        model = build_model(params, tasks, vocabularies)
+    except BaseException:
+        if start is not None:
+            shutil.rmtree(start[0], ignore_errors=True)
+        raise
+    kept: list[str] = []
+    if start is not None:
+        kept = keep_matching_decoders(model, start[1], vocabularies, start[2], tasks, start[3])
     if checkpoint is not None:
         folder = Path(str(resume))
     else:
@@ -193,6 +220,9 @@ def train(
         folder = context.broadcast(made)
     handler = setup_logging(folder) if context.is_main else None
     try:
+        if start is not None:
+            place_start_encoder(start[0], folder, params)
+            logger.info("retrain from %s: its encoder, and the decoders of %s", retrain, kept)
         if checkpoint is None and context.is_main:
             write_json(folder / "params.json", params)
             write_json(folder / "datasets.json", datasets)
@@ -232,3 +262,19 @@ def train(
         shutdown_distributed(context)
         model.encoder.discard_released_tokenizer()
     return folder
+
+
+def train_sequential(dataset_configs: list[str], name: str | None = None, **settings) -> list[Path]:
+    """MaChAmp's ``--sequential``: one run per dataset config, in the order given, each starting
+    from the previous run's model (``retrain``); runs are named ``NAME.0``, ``NAME.1``, ... as
+    MaChAmp names them. Returns the run directories; the last one holds the final model."""
+    if not dataset_configs:
+        raise ConfigError("give --dataset_configs: --sequential trains on them one after another")
+    if settings.get("resume"):
+        raise ConfigError("--sequential starts new runs; resume one of them with --resume alone")
+    base = name or ".".join(Path(config).stem for config in dataset_configs)
+    runs: list[Path] = []
+    for position, config in enumerate(dataset_configs):
+        previous = str(runs[-1] / "model") if runs else settings.pop("retrain", None)
+        runs.append(train([config], name=f"{base}.{position}", retrain=previous, **settings))
+    return runs
