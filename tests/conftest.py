@@ -193,3 +193,21 @@ def tmpfs(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+def build_trainer(dataset_config: Path, params: dict[str, Any], run_dir: Path):
+    """A Trainer on a dataset config's training data, built as training/run.py builds one (no
+    dev data, CPU, seed 0), for tests that drive the training loop step by step."""
+    from machamp_lite.config import load_dataset_configs
+    from machamp_lite.model import build_model, collect_tasks
+    from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
+    from machamp_lite.training.trainer import Trainer
+
+    datasets = load_dataset_configs([str(dataset_config)])
+    tasks = collect_tasks(datasets)
+    train, _ = read_splits(datasets)
+    vocabularies = build_vocabularies(tasks, train)
+    torch.manual_seed(0)
+    model = build_model(params, tasks, vocabularies)
+    encode_splits(model.encoder, train)
+    return Trainer(model, params, tasks, train, [], run_dir, torch.device("cpu"), 0)

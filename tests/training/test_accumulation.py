@@ -6,12 +6,10 @@ import json
 
 import torch
 
-from machamp_lite.config import load_dataset_configs, load_params
-from machamp_lite.model import build_model, collect_tasks
-from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
+from machamp_lite.config import load_params
 from machamp_lite.training.trainer import Trainer
 
-from conftest import DEMO, write
+from conftest import DEMO, build_trainer, write
 
 
 def make_trainer(tmp_path, model_path, accumulation: int) -> Trainer:
@@ -35,14 +33,7 @@ def make_trainer(tmp_path, model_path, accumulation: int) -> Trainer:
             f"training.accumulation_steps={accumulation}",
         ],
     )
-    datasets = load_dataset_configs([str(dataset)])
-    tasks = collect_tasks(datasets)
-    train, _ = read_splits(datasets)
-    vocabularies = build_vocabularies(tasks, train)
-    torch.manual_seed(0)
-    model = build_model(params, tasks, vocabularies)
-    encode_splits(model.encoder, train)
-    return Trainer(model, params, tasks, train, [], tmp_path, torch.device("cpu"), 0)
+    return build_trainer(dataset, params, tmp_path)
 
 
 def rows(dataset: str, indices) -> list[tuple[str, int]]:

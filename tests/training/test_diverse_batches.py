@@ -11,13 +11,12 @@ import math
 import pytest
 import torch
 
-from machamp_lite.config import load_dataset_configs, load_params
-from machamp_lite.model import MultiTaskModel, build_model, collect_tasks
+from machamp_lite.config import load_params
+from machamp_lite.model import MultiTaskModel
 from machamp_lite.training.batches import non_finite_error, out_of_memory_error, prepare_batch
-from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
 from machamp_lite.training.trainer import Trainer
 
-from conftest import DEMO, write
+from conftest import DEMO, build_trainer, write
 
 NER, AUX = "multiconer_demo", "aux_demo"
 MODEL_TAKES_TASK_ROWS = "task_rows" in inspect.signature(MultiTaskModel.forward).parameters
@@ -52,14 +51,7 @@ def make_trainer(tmp_path, model_path, *overrides: str) -> Trainer:
             *overrides,
         ],
     )
-    datasets = load_dataset_configs([str(dataset)])
-    tasks = collect_tasks(datasets)
-    train, _ = read_splits(datasets)
-    vocabularies = build_vocabularies(tasks, train)
-    torch.manual_seed(0)
-    model = build_model(params, tasks, vocabularies)
-    encode_splits(model.encoder, train)
-    return Trainer(model, params, tasks, train, [], tmp_path, torch.device("cpu"), 0)
+    return build_trainer(dataset, params, tmp_path)
 
 
 def expected_gold(trainer: Trainer, dataset: str, task: str, indices, num_words: int):

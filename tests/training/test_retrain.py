@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from machamp_lite.errors import ConfigError
 from machamp_lite.training.callbacks import Callback
 from machamp_lite.training.retrain import START_ENCODER_DIR
 
-from conftest import ROOT, tiny_training_params, write
+from conftest import ROOT, tiny_training_params, train_command, write
 
 NER = "anna B-PER\nlives O\nin O\nberlin B-LOC\n\nbob B-PER\nsleeps O\n\n"
 POS = "anna NOUN\nlives VERB\n\nbob NOUN\nsleeps VERB\n\n"
@@ -112,25 +111,9 @@ def test_sequential_trains_each_config_from_the_previous_model(first_run, tmp_pa
     _, params = first_run
     first = config(tmp_path, "s1", {"ner": {"task_type": "seq_bio", "column_idx": 1}}, NER)
     second = config(tmp_path, "s2", {"pos": {"task_type": "seq", "column_idx": 1}}, POS)
+    extra = ("--dataset_configs", second, "--sequential", "--name", "seq")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machamp_lite",
-            "train",
-            "--dataset_configs",
-            first,
-            second,
-            "--parameters_config",
-            str(params),
-            "--sequential",
-            "--name",
-            "seq",
-            "--output_dir",
-            str(tmp_path / "logs"),
-            "--device",
-            "cpu",
-        ],
+        train_command(Path(first), params, tmp_path / "logs", *extra),
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -14,9 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from machamp_lite.config import load_dataset_configs, load_params
+from machamp_lite.config import load_params
 from machamp_lite.errors import ConfigError
-from machamp_lite.model import build_model, collect_tasks
 from machamp_lite.training.optimization import (
     build_optimizer,
     build_scheduler,
@@ -24,10 +23,9 @@ from machamp_lite.training.optimization import (
     freezes_encoder,
 )
 from machamp_lite.training.slanted_triangular import SlantedTriangular
-from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
 from machamp_lite.training.trainer import Trainer
 
-from conftest import DEMO, write
+from conftest import DEMO, build_trainer, write
 
 ENCODER_LR, HEADS_LR, RATIO = 1e-3, 1e-2, 32
 OPTIMIZER = {"lr": ENCODER_LR, "decoder_lr": HEADS_LR, "weight_decay": 0.01}
@@ -264,14 +262,7 @@ def make_trainer(tmp_path, model_path, settings: dict) -> Trainer:
             *overrides,
         ],
     )
-    datasets = load_dataset_configs([str(dataset)])
-    tasks = collect_tasks(datasets)
-    train, _ = read_splits(datasets)
-    vocabularies = build_vocabularies(tasks, train)
-    torch.manual_seed(0)
-    model = build_model(params, tasks, vocabularies)
-    encode_splits(model.encoder, train)
-    return Trainer(model, params, tasks, train, [], tmp_path, torch.device("cpu"), 0)
+    return build_trainer(dataset, params, tmp_path)
 
 
 def test_the_trainer_counts_optimizer_steps_and_unfreezes_after_epoch_1(tmp_path, tiny_model):
