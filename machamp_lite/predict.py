@@ -40,6 +40,17 @@ def move(inputs: dict, device: torch.device) -> dict:
     }
 
 
+def encode_sentences(encoder, sentences: Sequence[Sentence]) -> list[EncodedSentence]:
+    """The encoder's encodings of ``sentences``. Where a sentence is a pair (text read from
+    several columns) the encoder is given where each text starts; otherwise it is called with
+    the words alone, as an encoder that knows nothing of pairs is."""
+    words = [s.words for s in sentences]
+    segments = [s.segments for s in sentences]
+    if any(starts is not None for starts in segments):
+        return encoder.encode_many(words, segments)
+    return encoder.encode_many(words)
+
+
 @torch.inference_mode()
 def predict_encoded(
     model: MultiTaskModel,
@@ -134,7 +145,7 @@ class Predictor:
     ) -> dict:
         """Predictions of ``tasks`` for sentences of ``dataset`` (see ``predict_encoded``)."""
         words = [s.words for s in sentences]
-        encoded = self.model.encoder.encode_many(words)
+        encoded = encode_sentences(self.model.encoder, sentences)
         return predict_encoded(
             self.model, encoded, tasks, *self._batch_settings(), self.device, words, dataset
         )

@@ -27,8 +27,9 @@ DATASET_DESCRIPTIONS = {
     "max_dev_sents": "Score the first N sentences of each dev file only (-1: all).",
     "plugins": "Python modules to import before the dataset is read, so that they can register "
     "components (readers, decoders, metrics).",
-    "sent_idxs": "Text columns of the `sentence_tsv` reader, joined and split on whitespace into "
-    "words. Unset: the reader's default `[0]`.",
+    "sent_idxs": "Text columns of the `sentence_tsv` reader, each split on whitespace into "
+    "words. Two or more are encoded as a sentence pair with the tokenizer's pair template (and "
+    "token types 0, 1, 0, ... where the model has them), as MaChAmp does. Unset: `[0]`.",
 }
 
 # One line per key of a task config that the library reads (config_datasets.py: TASK_KEYS).

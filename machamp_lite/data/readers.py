@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 
 from ..errors import DataError
 from ..registry import readers
@@ -234,7 +235,10 @@ def _sentence_id(comments: list[str]) -> str | None:
 @readers.register("sentence_tsv")
 class SentenceTsvReader(Reader):
     """One instance per line, tab-separated: text columns (``sent_idxs``) and label columns.
-    The text is split on whitespace into words; used by sentence-level tasks."""
+    The text is split on whitespace into words; used by sentence-level tasks. With several text
+    columns the sentence keeps where each column's words start (``Sentence.segments``), so that
+    they are encoded as a pair (MaChAmp's QNLI and STS-B configs); an empty column is an empty
+    text of the pair, as ``tokenizer(a, "")`` encodes it."""
 
     def __init__(
         self,
@@ -267,16 +271,21 @@ class SentenceTsvReader(Reader):
                     path,
                     number,
                 )
-            words = " ".join(fields[i] for i in self.sent_idxs).split()
+            texts = [fields[i].split() for i in self.sent_idxs]
+            words = [word for text in texts for word in text]
             if not words:
                 raise DataError("the text columns are empty", path, number)
+            segments = None
+            if len(texts) > 1:
+                segments = list(accumulate((len(text) for text in texts[:-1]), initial=0))
             labels = {}
             if require_labels:
                 for task in tasks:
                     label = "\t".join(fields[c].strip() for c in task.columns)
                     check_label(task, label, path, number)
                     labels[task.name] = label
-            sentences.append(Sentence(words, labels, path, [number] * len(words)))
+            sentence = Sentence(words, labels, path, [number] * len(words), segments=segments)
+            sentences.append(sentence)
         if not sentences:
             raise NoSentencesError("no sentences found", path)
         return sentences

@@ -19,7 +19,9 @@ class Sentence:
     ``start_line`` the line the sentence's block starts on (a comment, a CoNLL-U multiword token
     or its first word; 0 when the reader does not say), so that a sentence label kept in a
     comment (``# intent: X``) is written back into that comment, or into a new one that goes
-    where the format allows it.
+    where the format allows it. ``segments`` gives the first word of each text of a sentence
+    pair (text read from several columns, MaChAmp's ``sent_idxs``), which the encoder joins with
+    the tokenizer's pair template; None for one text.
     """
 
     words: list[str]
@@ -30,6 +32,7 @@ class Sentence:
     comments: list[str] = field(default_factory=list)
     comment_lines: list[int] = field(default_factory=list)
     start_line: int = 0
+    segments: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.words)

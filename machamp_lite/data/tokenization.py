@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .readers import gc_paused
+from .segments import join_segments, pair_layout
 
 POOLING_MODES = ("first", "last", "mean")
 # Distinct words per tokenizer call when filling the word cache.
@@ -24,11 +25,18 @@ CHUNK_WORDS = 2048
 
 @dataclass
 class EncodedSentence:
-    """Subword ids of one sentence (no special tokens) and each word's subword range."""
+    """Subword ids of one sentence (no special tokens) and each word's subword range.
+
+    A sentence pair (text in several columns) keeps the separators that the tokenizer's pair
+    template puts between its segments inside ``subword_ids``, in no word's range, so windows
+    and pooling treat it as one sequence; ``type_ids`` then gives each subword's token type
+    (segment 0, 1, 0, ...), or is None when the template gives every segment type 0.
+    """
 
     subword_ids: list[int]
     word_starts: list[int]
     word_ends: list[int]  # exclusive
+    type_ids: list[int] | None = None
 
     @property
     def num_words(self) -> int:
@@ -54,6 +62,7 @@ class SubwordTokenizer:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._cache: dict[str, list[int]] = {}
         self._words_independent = self._check_word_independence()
+        self._pair = pair_layout(tokenizer, prefix, suffix)
 
     def _special_layout(self) -> tuple[list[int], list[int]]:
         """The special tokens a single sequence gets before and after its subwords, found by
@@ -132,8 +141,13 @@ class SubwordTokenizer:
             result.append(pieces)
         return result
 
-    def encode(self, words: Sequence[str]) -> EncodedSentence:
-        return self._assemble(self.word_pieces(words))
+    def encode(
+        self, words: Sequence[str], segments: Sequence[int] | None = None
+    ) -> EncodedSentence:
+        """One sentence; ``segments`` (the first word of each text segment) makes it a pair."""
+        if segments is None:
+            return self._assemble(self.word_pieces(words))
+        return self._assemble_segments(self.word_pieces(words), segments)
 
     @staticmethod
     def _assemble(pieces: list[list[int]]) -> EncodedSentence:
@@ -142,7 +156,23 @@ class SubwordTokenizer:
         starts = [0, *ends[:-1]] if ends else []
         return EncodedSentence(list(chain.from_iterable(pieces)), starts, ends)
 
-    def encode_many(self, sentences: Sequence[Sequence[str]]) -> list[EncodedSentence]:
+    def _assemble_segments(
+        self, pieces: list[list[int]], segments: Sequence[int]
+    ) -> EncodedSentence:
+        """Several texts as one input, as the tokenizer's pair template joins them (see
+        ``segments.join_segments``)."""
+        return EncodedSentence(*join_segments(pieces, segments, self._pair))
+
+    def encode_many(
+        self,
+        sentences: Sequence[Sequence[str]],
+        segments: Sequence[Sequence[int] | None] | None = None,
+    ) -> list[EncodedSentence]:
+        """Each sentence's subwords; ``segments[i]`` (None: one segment) as in ``encode``."""
+        if segments is not None and any(s is not None for s in segments):
+            if self._words_independent:  # one tokenizer pass over every distinct word
+                self._cache_words(chain.from_iterable(sentences))
+            return [self.encode(words, starts) for words, starts in zip(sentences, segments)]
         if not self._words_independent:
             return [self.encode(words) for words in sentences]
         self._cache_words(chain.from_iterable(sentences))
@@ -320,6 +350,10 @@ class SubwordTokenizer:
             "word_index": torch.from_numpy(word_index).view(len(batch), num_words),
             "word_mask": torch.arange(num_words) < word_counts[:, None],
         }
+        if any(sentence.type_ids is not None for sentence in batch):
+            inputs["token_type_ids"] = self._token_types(
+                batch, short, windowed, len(row_lengths), width
+            )
         if pooling == "mean":
             src, dst = np.concatenate(mean_src), np.concatenate(mean_dst)
             if windowed and short:  # in sentence order, as index_add_ then sums in that order
@@ -328,6 +362,31 @@ class SubwordTokenizer:
             inputs["mean_src"] = torch.from_numpy(src)
             inputs["mean_dst"] = torch.from_numpy(dst)
         return inputs
+
+    def _token_types(self, batch, short, windowed, rows: int, width: int) -> torch.Tensor:
+        """Token types in the layout of ``build_inputs``'s ``input_ids``, for a batch with pairs:
+        each row's special tokens take the type of the row's first and last subword (which in a
+        whole pair is what the tokenizer's template gives them; a window of a long pair starts
+        and ends as its text does, as in MaChAmp's split inputs), padding and single sentences
+        type 0."""
+        before, after, size = len(self.prefix_ids), len(self.suffix_ids), self.window_length
+        types = np.zeros((rows, width), dtype=np.int64)
+        for b, row, _ in short:
+            kinds = batch[b].type_ids
+            if kinds:
+                end = before + len(kinds)
+                types[row, :before] = kinds[0]
+                types[row, before:end] = kinds
+                types[row, end : end + after] = kinds[-1]
+        for b, first_row, kept_starts, _ in windowed:
+            if batch[b].type_ids:
+                kinds = np.asarray(batch[b].type_ids, dtype=np.int64)
+                block = kinds[kept_starts[:, None] + np.arange(size, dtype=np.int64)]
+                rows_of = slice(first_row, first_row + len(kept_starts))
+                types[rows_of, :before] = block[:, :1]
+                types[rows_of, before : before + size] = block
+                types[rows_of, before + size :] = block[:, -1:]
+        return torch.from_numpy(types)
 
 
 def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

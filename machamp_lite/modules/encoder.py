@@ -164,6 +164,8 @@ class TransformerEncoder(nn.Module):
             raise ConfigError(
                 f"encoder.max_input_length {max_input_length}: {error}; use a larger value"
             ) from None
+        # Token types (sentence pairs) reach only a model that has more than one of them.
+        self.uses_token_types = getattr(self.transformer.config, "type_vocab_size", 1) > 1
         self.dropout = nn.Dropout(dropout)
         self.output_dim = int(self.transformer.config.hidden_size)
         self.freeze_embeddings = bool(freeze_embeddings)
@@ -193,9 +195,12 @@ class TransformerEncoder(nn.Module):
 
     # The batching contract: callers hand words in and get model inputs out; the subword
     # tokenizer, windows and pooling positions stay inside the encoder.
-    def encode_many(self, sentences: Sequence[Sequence[str]]) -> list[EncodedSentence]:
-        """Each sentence's subwords, in input order (needs the tokenizer: before release)."""
-        return self.subwords.encode_many(sentences)
+    def encode_many(
+        self, sentences: Sequence[Sequence[str]], segments: Sequence[Sequence[int] | None] = ()
+    ) -> list[EncodedSentence]:
+        """Each sentence's subwords, in input order (needs the tokenizer: before release);
+        ``segments[i]``, the first word of each text of a pair, encodes sentence i as a pair."""
+        return self.subwords.encode_many(sentences, segments or None)
 
     def input_length(self, sentence: EncodedSentence) -> int:
         """Padded model positions a sentence needs (all its windows), for max_tokens budgets."""
@@ -288,7 +293,8 @@ class TransformerEncoder(nn.Module):
         if chunk_rows < rows:
             vectors = self._chunked_word_vectors(inputs, chunk_rows, wanted, shift)
         else:
-            states = self._hidden_states(input_ids, inputs["attention_mask"], wanted, shift)
+            types = inputs.get("token_type_ids")
+            states = self._hidden_states(input_ids, inputs["attention_mask"], wanted, shift, types)
             vectors = self._gather_words(states, inputs)
         vectors = self.dropout(vectors)
         if wanted is None:
@@ -303,6 +309,7 @@ class TransformerEncoder(nn.Module):
         attention: torch.Tensor,
         wanted: tuple[int, ...] | None,
         shift: torch.Tensor | None,
+        types: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """The transformer's ``[rows, width, dim]`` output of each ``wanted`` layer (None: the
         last). The last layer alone is the plain call, without hidden states kept."""
@@ -310,6 +317,8 @@ class TransformerEncoder(nn.Module):
         if shift is not None:
             embedded = self.transformer.get_input_embeddings()(input_ids)
             arguments = {"inputs_embeds": embedded + shift[:, None, :].to(embedded.dtype)}
+        if types is not None and self.uses_token_types:
+            arguments["token_type_ids"] = types
         top = None if wanted is None else self.num_layers
         if wanted is None or all(layer == top for layer in wanted):
             last = self.transformer(**arguments, attention_mask=attention).last_hidden_state
@@ -369,6 +378,7 @@ class TransformerEncoder(nn.Module):
         are sorted once, so each chunk's share is one slice; gradients flow through the
         in-place copies (adds for mean) into the output."""
         input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
+        types = inputs.get("token_type_ids")
         rows, width = input_ids.shape
         word_index = inputs["word_index"]
         batch, words = word_index.shape
@@ -389,6 +399,7 @@ class TransformerEncoder(nn.Module):
                 attention[first_row:end_row],
                 wanted,
                 None if shift is None else shift[first_row:end_row],
+                None if types is None else types[first_row:end_row],
             )
             low, high = bounds[chunk], bounds[chunk + 1]
             local = positions[low:high] - first_row * width

@@ -16,6 +16,7 @@ from ..data.tokenization import EncodedSentence
 from ..data.vocabulary import LabelVocabulary
 from ..decoders.codecs import LabelCodec, codec_for
 from ..model import TaskSpec
+from ..predict import encode_sentences
 
 logger = logging.getLogger("machamp_lite")
 
@@ -70,7 +71,7 @@ def encode_splits(encoder, splits: list[DatasetSplit]) -> None:
     """Encode every sentence once, before training: the tokenizer can then be released."""
     started = time.time()
     for split in splits:
-        split.encoded = encoder.encode_many([s.words for s in split.sentences])
+        split.encoded = encode_sentences(encoder, split.sentences)
         split.lengths = [encoder.input_length(e) for e in split.encoded]
     logger.info(
         "tokenized %d sentences in %.1fs",
