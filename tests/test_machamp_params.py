@@ -157,3 +157,11 @@ def test_keep_top_n_keeps_the_best_epochs_ties_to_the_earlier():
     assert keeper.top_epochs(history) == {2, 4}
     assert keeper.top_epochs(history[:3]) == {1, 2}
     assert keeper.top_epochs([{"epoch": e, "dev_sum": None} for e in (1, 2, 3)]) == {2, 3}
+
+
+def test_machamps_params_file_and_the_profile_give_the_same_run(tmp_path, capsys):
+    """MaChAmp's v0.4.2 parameter file and ``{"defaults": "machamp"}`` (the profile alone)
+    resolve to the same parameters, key for key: they train the same way."""
+    own = load_params(MACHAMP / "params-nodiv-1.json")
+    profile = load_params(write(tmp_path / "p.json", json.dumps({"defaults": "machamp"})))
+    assert own == profile
