@@ -120,8 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="label a file with a trained model")
     predict.add_argument("model_dir")
-    predict.add_argument("input")
-    predict.add_argument("output")
+    predict.add_argument(
+        "files",
+        nargs="+",
+        metavar="INPUT OUTPUT",
+        help="an input file and the output to write; several pairs as MaChAmp's predict.py "
+        "takes them (INPUT1 OUTPUT1 INPUT2 OUTPUT2 ...)",
+    )
+    predict.add_argument(
+        "--batch_size",
+        type=int,
+        default=None,
+        help="sentences per prediction batch (default: the model's prediction.batch_size)",
+    )
+    predict.add_argument(
+        "--topn",
+        type=int,
+        default=None,
+        help="MaChAmp's n-best output; only 1 here (one label per item)",
+    )
     predict.add_argument(
         "--dataset", default=None, help="which training dataset's format and tasks to use"
     )
@@ -135,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="input is plain text, one sentence per line; output token<TAB>label",
     )
-    predict.add_argument("--device", default=None)
+    predict.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N; MaChAmp's -1 (cpu) and N (cuda:N)"
+    )
     predict.add_argument("--threads", type=int, default=None)
     predict.add_argument(
         "--encoding",
@@ -275,16 +294,42 @@ def run_predict(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     import_plugin_modules(args.plugins, "--plugins")
+    pairs = prediction_pairs(args.files)
+    if args.topn not in (None, 1):
+        raise ConfigError(
+            f"--topn {args.topn}: machamp-lite writes one label per item (MaChAmp writes the n "
+            "best with their probabilities); leave --topn out"
+        )
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch_size {args.batch_size}: must be at least 1")
     predictor = Predictor.load(args.model_dir, args.device, allow_plugins=args.plugins)
-    count = predictor.predict_file(
-        args.input,
-        args.output,
-        args.dataset,
-        args.labels_only,
-        args.raw_text,
-        encoding=args.encoding,
-    )
-    print(f"wrote {count} sentences to {args.output}", file=sys.stderr)
+    if args.batch_size is not None:
+        predictor.params.setdefault("prediction", {})["batch_size"] = args.batch_size
+    for input_path, output_path in pairs:
+        count = predictor.predict_file(
+            input_path,
+            output_path,
+            args.dataset,
+            args.labels_only,
+            args.raw_text,
+            encoding=args.encoding,
+        )
+        print(f"wrote {count} sentences to {output_path}", file=sys.stderr)
+
+
+def prediction_pairs(files: list[str]) -> list[tuple[str, str]]:
+    """``predict``'s positional files as (input, output) pairs: one pair, or several as
+    MaChAmp's predict.py takes them; an odd count is an error before anything is loaded."""
+    if len(files) % 2:
+        raise ConfigError(
+            f"predict takes an output file for each input file (INPUT OUTPUT [INPUT OUTPUT ...]), "
+            f"got {len(files)} file(s): {' '.join(files)}"
+        )
+    pairs = list(zip(files[0::2], files[1::2]))
+    outputs = [output for _, output in pairs]
+    if len(set(outputs)) != len(outputs):
+        raise ConfigError("predict: two inputs name the same output file; give each its own")
+    return pairs
 
 
 def run_evaluate(args) -> None:

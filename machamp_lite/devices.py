@@ -11,9 +11,13 @@ from .errors import ConfigError
 
 
 def resolve_device(device: str | None, local_rank: int | None = None) -> torch.device:
-    """The device to run on: ``device`` as given (``cpu``, ``cuda``, ``cuda:N``), else a GPU
-    when there is one. ``local_rank`` (a data-parallel process) picks that process's GPU when
-    the run uses GPUs."""
+    """The device to run on: ``device`` as given (``cpu``, ``cuda``, ``cuda:N``, or MaChAmp's
+    ``-1`` for the CPU and ``N`` for GPU N), else a GPU when there is one. ``local_rank`` (a
+    data-parallel process) picks that process's GPU when the run uses GPUs."""
+    if device == "-1":
+        device = "cpu"
+    elif device is not None and device.isdigit():
+        device = f"cuda:{device}"
     cuda = torch.cuda.is_available()
     if local_rank is not None and cuda and (device is None or device.startswith("cuda")):
         return torch.device("cuda", local_rank)
