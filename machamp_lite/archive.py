@@ -90,13 +90,13 @@ def save_archive(
         _swap_into_place(tmp, target)
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        if _failed_write(error):
+        if failed_write(error):
             raise ModelSaveError(_save_failed(target, error)) from None
         raise
     return target
 
 
-def _failed_write(error: BaseException) -> bool:
+def failed_write(error: BaseException) -> bool:
     """The file system refused a write: an OSError from Python, a SafetensorError from the
     weights writer, or the plain Exception that the tokenizers library raises, whose message
     ends like every Rust I/O error ("No space left on device (os error 28)")."""

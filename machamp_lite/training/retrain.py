@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MachampError
 
 logger = logging.getLogger("machamp_lite")
 START_ENCODER_DIR = "start_encoder"
@@ -28,14 +28,27 @@ START_ENCODER_DIR = "start_encoder"
 def export_archive_encoder(archive: str | Path, scratch_root: Path, allow_plugins=()) -> tuple:
     """Write the archive's encoder (weights, config, tokenizer) to a new folder under
     ``scratch_root``; returns (folder, the archive's model, its vocabularies, its tasks)."""
-    from ..archive import load_archive
+    from ..archive import failed_write, load_archive
 
     model, _, _, vocabularies, tasks = load_archive(archive, "cpu", allow_plugins)
     encoder = model.encoder
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".retrain-", dir=scratch_root))
-    encoder.transformer.save_pretrained(folder)
-    encoder.save_tokenizer(folder)
+    folder = None
+    try:
+        scratch_root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=".retrain-", dir=scratch_root))
+        encoder.transformer.save_pretrained(folder)
+        encoder.save_tokenizer(folder)
+    except BaseException as error:
+        # A full disk or a signal mid-write leaves no half-written copy behind.
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if failed_write(error):  # OSError, or safetensors' own error for one
+            raise MachampError(
+                f"--retrain {archive}: cannot write a copy of its encoder under {scratch_root} "
+                f"({getattr(error, 'strerror', None) or error}); free space there or choose "
+                "another --output_dir"
+            ) from None
+        raise
     return folder, model, vocabularies, tasks
 
 

@@ -204,20 +204,21 @@ def train(
         params["transformer_model"] = str(start[0])
     try:
         model = build_model(params, tasks, vocabularies)
+        kept: list[str] = []
+        if start is not None:
+            kept = keep_matching_decoders(model, start[1], vocabularies, start[2], tasks, start[3])
+        if checkpoint is not None:
+            folder = Path(str(resume))
+        else:
+            made = None
+            if context.is_main:
+                made = make_fixed_run_dir(run_dir) if run_dir else make_run_dir(output_dir, name)
+            folder = context.broadcast(made)
     except BaseException:
+        # The exported encoder has no run directory to move into: remove it.
         if start is not None:
             shutil.rmtree(start[0], ignore_errors=True)
         raise
-    kept: list[str] = []
-    if start is not None:
-        kept = keep_matching_decoders(model, start[1], vocabularies, start[2], tasks, start[3])
-    if checkpoint is not None:
-        folder = Path(str(resume))
-    else:
-        made = None
-        if context.is_main:
-            made = make_fixed_run_dir(run_dir) if run_dir else make_run_dir(output_dir, name)
-        folder = context.broadcast(made)
     handler = setup_logging(folder) if context.is_main else None
     try:
         if start is not None:

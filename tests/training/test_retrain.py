@@ -13,7 +13,7 @@ import torch
 
 import machamp_lite
 from machamp_lite.archive import load_archive
-from machamp_lite.errors import ConfigError
+from machamp_lite.errors import ConfigError, MachampError
 from machamp_lite.training.callbacks import Callback
 from machamp_lite.training.retrain import START_ENCODER_DIR
 
@@ -126,3 +126,14 @@ def test_sequential_trains_each_config_from_the_previous_model(first_run, tmp_pa
     assert (last / START_ENCODER_DIR).is_dir()
     log = (last / "train.log").read_text(encoding="utf-8")
     assert "retrain from" in log and "seq.0" in log
+
+
+def test_retrain_on_a_full_disk_is_one_error_and_leaves_no_copy(first_run, tmp_path, tmpfs):
+    run, params = first_run
+    full = tmpfs("64k")  # far too small for the encoder's copy
+    ner = config(tmp_path, "n", {"ner": {"task_type": "seq_bio", "column_idx": 1}}, NER)
+    with pytest.raises(MachampError, match="cannot write a copy of its encoder"):
+        machamp_lite.train(
+            [ner], str(params), output_dir=str(full), device="cpu", retrain=str(run / "model")
+        )
+    assert list(full.iterdir()) == []  # no .retrain-* scratch copy, no run directory
