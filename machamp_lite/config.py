@@ -304,10 +304,13 @@ def _load_dataset_configs(
             apply_overrides({}, [override], datasets)
     plugins = list(plugins)
     merge_task_defaults(datasets, task_defaults or {}, problems)
-    return {
+    validated = {
         name: validate_dataset(name, dataset, sources[name], data_dir, problems, plugins)
         for name, dataset in datasets.items()
     }
+    from .segmentation import split_segmentation_datasets  # (imports the readers)
+
+    return split_segmentation_datasets(validated, problems)
 
 
 def load_dataset_configs(

@@ -76,6 +76,7 @@ TASK_KEYS = {
     "dec_dataset_embed_idx",
     "topn",
     "additional_metrics",
+    "column_idxs",
 }
 # Arguments of a decoder's constructor that the model passes itself, never a config.
 DECODER_CALLER_ARGUMENTS = ("input_dim", "vocabulary")
@@ -186,6 +187,9 @@ def validate_dataset(
         if isinstance(task, dict):
             task = tasks[task_name] = rename_decoder_arguments(task)
         _check_task(task_name, task, where, pending, problems)
+    from .data.raw_lines import settle_raw_text_dataset
+
+    settle_raw_text_dataset(result, where, problems)  # masked language modelling's datasets
     if own:
         problems.raise_if_any()
     return result
@@ -297,6 +301,8 @@ def _check_components(task: dict[str, Any], where: str, pending: bool, problems:
     except ConfigError as error:
         problems.add_error(error)
         return
+    _check_column_list(task, getattr(decoder, "codec", None), where, problems)
+    _apply_metric_aliases(task, getattr(decoder, "metric_aliases", None) or {})
     arguments = {k: v for k, v in task.items() if k not in TASK_KEYS}
     for key in list(arguments):
         close = difflib.get_close_matches(key, sorted(TASK_KEYS), n=1, cutoff=0.85)
@@ -312,6 +318,51 @@ def _check_components(task: dict[str, Any], where: str, pending: bool, problems:
         for key, value in arguments.items():
             if is_number(value) and whole_number_only(annotations.get(key)):
                 task[key] = int(value)  # 256.0 in JSON is the width 256
+
+
+def _apply_metric_aliases(task: dict[str, Any], aliases: dict[str, str]) -> None:
+    """The task's metrics with the names its decoder gives MaChAmp's generic ones
+    (``metric_aliases``: ``probdistr`` scores MaChAmp's ``accuracy`` over the most likely
+    column), so that a MaChAmp parameters file's ``default_decoder`` metric means what it
+    means in MaChAmp instead of comparing whole distributions as strings."""
+    if isinstance(task.get("metric"), str):
+        task["metric"] = aliases.get(task["metric"], task["metric"])
+    extra = task.get("additional_metrics")
+    if isinstance(extra, list):
+        task["additional_metrics"] = [aliases.get(m, m) if isinstance(m, str) else m for m in extra]
+
+
+def _check_column_list(task: dict[str, Any], codec: Any, where: str, problems: Problems) -> None:
+    """``column_idxs``, MaChAmp's list of label columns: required by a task type whose codec
+    reads its label from several columns (``columns_key``, e.g. ``probdistr``), and for any
+    other the misspelling of ``column_idx`` that MaChAmp's own configs/multiseq.json has."""
+    key = getattr(codec, "columns_key", None)
+    if key is None:
+        if "column_idxs" in task:
+            problems.add(f"{where}: unknown key 'column_idxs'; did you mean 'column_idx'?")
+        return
+    kind = task.get("task_type")
+    if "column_idx" in task:
+        problems.add(
+            f"{where}: key 'column_idx' is not read by task type {kind!r}, which reads its label "
+            f"from the columns that {key!r} lists; remove it"
+        )
+    listed = task.get(key)
+    if listed is None:
+        problems.add(
+            f"{where}: missing required key {key!r}: task type {kind!r} reads its label from "
+            f'several columns, one probability each, e.g. "{key}": [5, 6]'
+        )
+    elif (
+        not isinstance(listed, list)
+        or len(listed) < 2
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in listed)
+        or len(set(listed)) != len(listed)
+    ):
+        problems.add(
+            f"{where}: key {key!r} must be a list of at least two distinct column numbers (0 or "
+            f"more), one per label of the distribution, e.g. [5, 6]; got {json.dumps(listed)}"
+        )
 
 
 def _loss_weight(task: dict[str, Any], where: str, problems: Problems) -> float:

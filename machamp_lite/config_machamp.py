@@ -28,10 +28,6 @@ PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = {"machamp-lite": None, "machamp": PROFILES_DIR / "machamp.json"}
 # Top-level keys that only MaChAmp's parameter files have: a file with one is MaChAmp's.
 MACHAMP_ONLY_KEYS = ("decoders", "default_dec_dataset_embeds_dim", "reset_transformer_model")
-# MaChAmp task types that machamp-lite has no decoder for (yet): their sections in
-# ``decoders`` are accepted, since MaChAmp's own files list every type, and stay unused
-# because a task of such a type is refused by the dataset config.
-MACHAMP_TYPES_NOT_HERE = ("mlm", "tok", "multiclas", "probdistr")
 DEFAULT_SECTION = "default_decoder"
 
 
@@ -99,7 +95,7 @@ def check_decoders_section(section: Any, where: str, problems: Problems) -> dict
         problems.add(f"{where}: key 'decoders' must be an object, got {shown(section)}")
         return {}
     load_plugins()
-    known = {DEFAULT_SECTION, *decoders.names(), *MACHAMP_TYPES_NOT_HERE}
+    known = {DEFAULT_SECTION, *decoders.names()}
     checked = {}
     for name, settings in section.items():
         if not isinstance(settings, dict):

@@ -217,9 +217,15 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, inputs: dict, tasks: Sequence[str]) -> dict[str, list]:
         vectors, mask = self.task_vectors(inputs, tasks)
-        return {
-            task: cast(Decoder, self.decoders[task]).decode(vectors[task], mask) for task in tasks
-        }
+        predicted = {}
+        for task in tasks:
+            decoder = cast(Decoder, self.decoders[task])
+            # Inputs a decoder asks for by name (``decode_inputs``): the hidden tokens of masked
+            # language modelling, which its dev score needs; absent keys are not passed.
+            wanted = getattr(decoder, "decode_inputs", ())
+            extra = {key: inputs[key] for key in wanted if key in inputs}
+            predicted[task] = decoder.decode(vectors[task], mask, **extra)
+        return predicted
 
     def task_vectors(
         self, inputs: dict, tasks: Sequence[str]
@@ -308,6 +314,9 @@ def build_model(
             args["dropout"] = params.get("decoder", {}).get("dropout", 0.0)
         input_dim = encoder.output_dim + (decoder_dim if name in decoder_embedded else 0)
         built[name] = decoder_class(input_dim, vocabularies[name], **args)
+        attach = getattr(built[name], "attach_encoder", None)
+        if attach is not None:  # a decoder that reuses the encoder's weights (mlm's head)
+            attach(encoder, pretrained)
     task_layers = {}
     for name, spec in tasks.items():
         if spec.layers_to_use != [-1]:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +30,7 @@ from .decoders.base import Decoder
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
+from .segmented_text import segmentation_task, segmented_prediction, word_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +115,24 @@ class Predictor:
         return cls(model, params, datasets, device)
 
     def dataset(self, name: str | None) -> dict:
+        """The config of dataset ``name`` (None: the model's only dataset, or its only one
+        whose tasks write labels), refused when its tasks write none (masked language
+        modelling)."""
+        from .data.raw_lines import labelling_datasets, refuse_unlabelled_prediction
+
+        labelling = labelling_datasets(self.datasets)
+        if name is None and len(labelling) == 1:  # beside datasets that write nothing (mlm)
+            name = labelling[0]
+        config = self._dataset(name)
+        refuse_unlabelled_prediction(config, self.datasets)
+        return config
+
+    def _dataset(self, name: str | None) -> dict:
         if name is None:
             if len(self.datasets) == 1:
                 return next(iter(self.datasets.values()))
+            if segmentation_task(self.datasets) and len(word_datasets(self.datasets)) == 1:
+                return self.datasets[word_datasets(self.datasets)[0]]  # beside its tok task
             raise ConfigError(
                 f"this model was trained on several datasets ({', '.join(self.datasets)}); "
                 "choose the input's format and tasks with --dataset NAME"
@@ -197,16 +215,22 @@ class Predictor:
         labels_only: bool = False,
         raw_text: bool = False,
         encoding: str | None = None,
+        max_sents: int | None = None,
     ) -> int:
         """Label a file; returns the number of sentences. The output is written atomically, in
         the input's encoding: ``encoding`` (``--encoding``) when given, else the dataset
-        config's. A file that is not text in it is reported with ``--encoding`` advice."""
+        config's. A file that is not text in it is reported with ``--encoding`` advice.
+        ``max_sents`` (MaChAmp's): only the first N sentences are read, predicted and written."""
+        if max_sents is not None and (isinstance(max_sents, bool) or max_sents < 1):
+            raise ConfigError(f"--max_sents {max_sents}: must be at least 1 (or left out: all)")
         config = self.dataset(dataset)
         if encoding is not None:
             check_encoding_option(encoding, ConfigError)
             config = {**config, "encoding": encoding}
         try:
-            return self._predict_file(config, input_path, output_path, labels_only, raw_text)
+            return self._predict_file(
+                config, input_path, output_path, labels_only, raw_text, max_sents
+            )
         except EncodingError as error:
             raise error.for_option("--encoding") from None
 
@@ -217,34 +241,50 @@ class Predictor:
         output_path: str,
         labels_only: bool,
         raw_text: bool,
+        max_sents: int | None = None,
     ) -> int:
         if Path(output_path).is_dir():
             raise DataError("is a directory; give the output a file name", output_path)
         if Path(output_path).exists():
             check_not_input(input_path, output_path)
+        segmented = segmented_prediction(
+            self, config, input_path, output_path, raw_text, labels_only, max_sents
+        )
+        if segmented is not None:  # a model with a tok task: raw text is segmented first
+            return segmented
         columns = task_columns(config)
         token_tasks = [c.name for c in columns if c.level == "token"]
         tasks = list(config["tasks"])
+        stream: Iterator[Sentence] | None = None
         if token_tasks and token_tasks == tasks:
             # Streamed when the input is read as it is consumed: raw text, or a reader that
             # streams; other readers read the whole file.
-            stream: Iterator[Sentence] | None
             if raw_text:
                 stream = iter_raw_text(input_path, config.get("encoding", "utf-8"))
             else:
                 reader = make_reader(config, input_path)
                 stream = reader.iter_read(input_path, columns, False) if reader.streams else None
-            if stream is not None:
+            if stream is not None and max_sents:
+                stream = itertools.islice(stream, max_sents)
+            if stream is not None and (raw_text or labels_only or not max_sents):
                 return self._predict_file_streaming(
                     config, input_path, output_path, tasks, stream, labels_only, raw_text
                 )
-        sentences = read_dataset_file(config, input_path, require_labels=False, limit=-1)
+        if stream is not None:  # the first max_sents sentences, written into their lines below
+            sentences = list(stream)
+        else:
+            limit = max_sents or -1
+            sentences = read_dataset_file(config, input_path, require_labels=False, limit=limit)
         predicted = self.predict_sentences(sentences, tasks, config["name"])
         if raw_text or labels_only:
             if not token_tasks:
                 raise ConfigError("--raw_text and --labels_only need a token-level task")
             writer = write_token_label if raw_text else write_labels_only
             writer(output_path, sentences, predicted[token_tasks[0]])
+        elif max_sents and sentences:
+            last = sentences[-1].line_numbers[-1]
+            with first_lines(input_path, config.get("encoding", "utf-8"), last) as source:
+                write_predictions(config, source, output_path, sentences, predicted)
         else:
             write_predictions(config, input_path, output_path, sentences, predicted)
         return len(sentences)
@@ -260,3 +300,32 @@ def iter_raw_text(path: str, encoding: str = "utf-8") -> Iterator[Sentence]:
             yield Sentence(words, {}, path, [number] * len(words))
     if not found:
         raise DataError("no sentences found", path)
+
+
+@contextlib.contextmanager
+def first_lines(path: str, encoding: str, last_line: int) -> Iterator[str]:
+    """A temporary copy of the input up to ``last_line`` (and the blank line after it), with
+    the input's name and byte-order mark: written into, it gives an output that ends after the
+    last predicted sentence whatever the format (sentence-per-line files have no blank line
+    where the copy could stop)."""
+    from .data.text import text_codec
+
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    bom, codec = text_codec(encoding, head)
+    kept: list[str] = []
+    after: list[str] = []  # up to two lines after last_line: is there a blank line, and more
+    for number, line in stream_lines(path, encoding):
+        if number <= last_line:
+            kept.append(line)
+            continue
+        after.append(line)
+        if line.strip() or len(after) == 2:
+            break
+    text = "\n".join(kept)
+    if after:  # the input's own characters up to the end of the blank line after last_line
+        text += "\n" + (after[0] + "\n" if len(after) == 2 and not after[0].strip() else "")
+    with tempfile.TemporaryDirectory(prefix="machamp-lite-first-") as folder:
+        copy = Path(folder) / Path(path).name
+        copy.write_bytes(bom + text.encode(codec))
+        yield str(copy)

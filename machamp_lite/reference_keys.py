@@ -36,6 +36,9 @@ DATASET_DESCRIPTIONS = {
 TASK_DESCRIPTIONS = {
     "task_type": "A registered decoder (see Decoders), e.g. `seq`, `seq_bio`, `classification`.",
     "column_idx": "Column of the label; negative counts from the end of the line (-1: last).",
+    "column_idxs": "MaChAmp's: the label's columns, for a task type that reads one label from "
+    "several columns (`probdistr`: one probability per column, e.g. `[5, 6]`), instead of "
+    "`column_idx`; any other task type refuses it.",
     "metric": "A registered metric (see Metrics) whose `score` counts for model selection. "
     "Unset: the decoder's default metric. An unknown name fails when the config is read.",
     "loss_weight": "Factor of this task's loss in the summed loss (default 1.0); a finite number "

@@ -22,6 +22,18 @@ def task_columns(dataset: dict[str, Any]) -> list[TaskColumn]:
     columns = []
     for name, task in dataset["tasks"].items():
         codec = codec_for(task["task_type"], where=f"{dataset['source']}, task {name!r}")
+        key = getattr(codec, "columns_key", None)
+        if key:  # a label read from a list of columns, checked with the dataset config
+            listed = task.get(key)
+            if not isinstance(listed, list) or not listed:
+                raise ConfigError(
+                    f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}: "
+                    f"missing required key {key!r} (the list of the label's columns)"
+                )
+            columns.append(
+                TaskColumn(name, listed[0], codec.level, codec.validate, len(listed), tuple(listed))
+            )
+            continue
         if "column_idx" not in task:
             raise ConfigError(
                 f"{dataset['source']}, dataset {dataset['name']!r}, task {name!r}: "

@@ -21,6 +21,7 @@ from .comment_labels import CommentTasks
 from .conllu_reader import CONLLU_FIELDS as CONLLU_FIELDS
 from .conllu_reader import ConlluReader
 from .label_columns import ColumnIdxError, check_label, misplaced_label
+from .raw_lines import RawLinesReader as RawLinesReader  # registers raw_lines
 from .reader_base import Reader, WriterSettings
 from .reader_base import reader_from_dataset as reader_from_dataset
 from .sentence import Sentence, TaskColumn
@@ -134,6 +135,15 @@ class ColumnReader(Reader):
         ``# intent: X``, :mod:`.comment_labels`); a task's comment is a comment whatever the
         ``comment_regex``."""
         token_tasks = [t for t in tasks if t.level == "token"]
+        for task in tasks:
+            if task.level == "sentence" and task.column_list:
+                raise ColumnIdxError(
+                    task.name,
+                    'key "column_idxs": a label read from several columns is read from files of '
+                    'one sentence per line (the "sentence_tsv" reader, text in "sent_idxs"), '
+                    "not from a file of one word per line, whose sentence labels are comments",
+                    path,
+                )
         in_comments = CommentTasks(tasks, path)
         label_columns = [c for t in token_tasks for c in t.columns] if require_labels else []
         width = min_width([self.word_idx], label_columns)
@@ -258,6 +268,15 @@ class SentenceTsvReader(Reader):
         self, path: str, tasks: Sequence[TaskColumn], require_labels: bool = True
     ) -> list[Sentence]:
         text = read_text(path, self.encoding)
+        for task in tasks if require_labels else []:
+            shared = sorted(set(task.column_list) & set(self.sent_idxs))
+            if shared:  # a label read from a list of columns (column_idxs) that holds text
+                raise ColumnIdxError(
+                    task.name,
+                    f'key "column_idxs" names column(s) {shared}, which "sent_idxs" '
+                    f"{self.sent_idxs} names as text; a column holds text or a label",
+                    path,
+                )
         sentences = []
         for number, line in iter_lines(text):
             if not line.strip() or (number == 1 and self.skip_first_line):

@@ -59,8 +59,13 @@ class TaskColumn:
     level: str = "token"  # "token" or "sentence"
     validate: Callable[[str], str | None] | None = None
     width: int = 1
+    # The label's columns when a task names them in a list (``probdistr``'s ``column_idxs``, in
+    # any order and not necessarily adjacent); empty: ``width`` columns from ``column_idx``.
+    column_list: tuple[int, ...] = ()
 
     @property
     def columns(self) -> list[int]:
         """The label's columns, ``column_idx`` first."""
+        if self.column_list:
+            return list(self.column_list)
         return [self.column_idx + k for k in range(self.width)]

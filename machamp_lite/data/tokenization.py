@@ -15,6 +15,7 @@ from itertools import accumulate, chain
 import numpy as np
 import torch
 
+from .masking import MaskingVocabulary, hide_tokens
 from .readers import gc_paused
 from .segments import join_segments, pair_layout
 
@@ -37,6 +38,9 @@ class EncodedSentence:
     word_starts: list[int]
     word_ends: list[int]  # exclusive
     type_ids: list[int] | None = None
+    # Masked language modelling: per subword, the id it had before it was hidden, -100 where
+    # it was not; None for a sentence nobody corrupted (``corrupt_sentences``).
+    masked_targets: list[int] | None = None
 
     @property
     def num_words(self) -> int:
@@ -350,6 +354,15 @@ class SubwordTokenizer:
             "word_index": torch.from_numpy(word_index).view(len(batch), num_words),
             "word_mask": torch.arange(num_words) < word_counts[:, None],
         }
+        if any(sentence.masked_targets is not None for sentence in batch):
+            # Per "word", which is a subword in the subword view: what the decoder scores.
+            targets = torch.full((len(batch), num_words), -100, dtype=torch.long)
+            for b, sentence in enumerate(batch):
+                if sentence.masked_targets is not None:
+                    targets[b, : len(sentence.masked_targets)] = torch.tensor(
+                        sentence.masked_targets, dtype=torch.long
+                    )
+            inputs["masked_targets"] = targets
         if any(sentence.type_ids is not None for sentence in batch):
             inputs["token_type_ids"] = self._token_types(
                 batch, short, windowed, len(row_lengths), width
@@ -387,6 +400,41 @@ class SubwordTokenizer:
                 types[rows_of, before : before + size] = block
                 types[rows_of, before + size :] = block[:, -1:]
         return torch.from_numpy(types)
+
+
+def subword_view(sentence: EncodedSentence) -> EncodedSentence:
+    """The sentence with every subword as a "word" of its own, so that pooling, windows and
+    batching stay as they are and a decoder gets one vector per subword (masked language
+    modelling predicts subwords, not words)."""
+    count = len(sentence.subword_ids)
+    return EncodedSentence(sentence.subword_ids, list(range(count)), list(range(1, count + 1)))
+
+
+def corrupt_sentences(
+    sentences: Sequence[EncodedSentence],
+    vocabulary: MaskingVocabulary,
+    generator: torch.Generator | None = None,
+) -> list[EncodedSentence]:
+    """Copies of subword-view sentences with tokens hidden as BERT hides them
+    (:func:`~machamp_lite.data.masking.hide_tokens`, one draw over the whole batch), each
+    carrying its ``masked_targets``. Special tokens are added only when inputs are built, so
+    they and the padding can never be hidden."""
+    lengths = [len(s.subword_ids) for s in sentences]
+    flat = torch.tensor([i for s in sentences for i in s.subword_ids], dtype=torch.long)
+    corrupted, targets = hide_tokens(flat, vocabulary, generator)
+    result, start = [], 0
+    for sentence, length in zip(sentences, lengths):
+        end = start + length
+        result.append(
+            EncodedSentence(
+                corrupted[start:end].tolist(),
+                sentence.word_starts,
+                sentence.word_ends,
+                masked_targets=targets[start:end].tolist(),
+            )
+        )
+        start = end
+    return result
 
 
 def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from .text import (
 )
 
 _FIELD = re.compile(r"\S+")
+# Where a task's prediction goes: its column, or its list of columns (``column_idxs``).
+LabelColumns = int | list[int]
 
 
 def replace_field(
@@ -153,9 +155,10 @@ def check_not_input(input_path: str, output_path: str) -> None:
 def label_entries(
     sentences: Sequence[Sentence],
     predictions: dict[str, Sequence[Sequence[str]]],
-    columns: dict[str, int],
+    columns: Mapping[str, LabelColumns],
 ) -> dict[int, list[tuple[int, str]]]:
-    """{line number: [(column, label), ...]} for the words of ``sentences``."""
+    """{line number: [(column, label), ...]} for the words of ``sentences``. A task whose
+    column is a list of columns (``column_idxs``) has its tab-joined label split over them."""
     by_line: dict[int, list[tuple[int, str]]] = {}
     for task, per_sentence in predictions.items():
         column = columns[task]
@@ -165,7 +168,14 @@ def label_entries(
             for number, label in zip(sentence.line_numbers, labels):
                 if not isinstance(label, str):
                     raise TypeError(f"the prediction {label!r} for line {number} is not a string")
-                by_line.setdefault(number, []).append((column, label))
+                entries = by_line.setdefault(number, [])
+                if isinstance(column, int):
+                    entries.append((column, label))
+                    continue
+                parts = label.split("\t")
+                if len(parts) != len(column):
+                    raise ValueError(f"the prediction for line {number} does not fit {column}")
+                entries.extend(zip(column, parts))
     return by_line
 
 
@@ -231,7 +241,7 @@ def write_in_place(
     output_path: str,
     sentences: Sequence[Sentence],
     predictions: dict[str, Sequence[Sequence[str]]],
-    columns: dict[str, int],
+    columns: Mapping[str, LabelColumns],
     separator: str,
     encoding: str = "utf-8",
     last_line: int | None = None,
@@ -266,7 +276,7 @@ def write_in_place_streaming(
     input_path: str,
     output_path: str,
     chunks: Iterable[tuple[Sequence[Sentence], dict[str, Sequence[Sequence[str]]]]],
-    columns: dict[str, int],
+    columns: Mapping[str, LabelColumns],
     separator: str,
     encoding: str = "utf-8",
     word_idx: int = 0,
@@ -308,9 +318,15 @@ def _writer_settings(dataset: dict, source: str, encoding: str | None) -> Writer
     return make_reader(dataset, source).writer_settings()
 
 
-def _label_columns(dataset: dict, settings: WriterSettings) -> dict[str, int]:
-    """Each task's label column in the written lines."""
-    return {c.name: settings.label_column(c.column_idx) for c in task_columns(dataset)}
+def _label_columns(dataset: dict, settings: WriterSettings) -> dict[str, LabelColumns]:
+    """Each task's label column in the written lines (its list of columns, for a task that
+    names them in ``column_idxs``)."""
+    return {
+        c.name: [settings.label_column(k) for k in c.column_list]
+        if c.column_list
+        else settings.label_column(c.column_idx)
+        for c in task_columns(dataset)
+    }
 
 
 def write_predictions(

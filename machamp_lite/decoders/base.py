@@ -45,6 +45,11 @@ class Decoder(nn.Module):
 
     codec: ClassVar[LabelCodec] = LabelCodec()
     default_metric = "accuracy"
+    # Metric names this task type reads as others (probdistr: MaChAmp's "accuracy" means
+    # agreement of the most probable label, "distribution_accuracy").
+    metric_aliases: ClassVar[dict[str, str]] = {}
+    # Batch inputs that ``decode`` takes beside the vectors, by name (mlm: "masked_targets").
+    decode_inputs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary):
         super().__init__()

@@ -50,6 +50,22 @@ class LabelCodec:
     # The reader's log line when ``normalise`` changed labels ({count} of them, task {task}).
     normalised_note = "{count} labels of task {task} normalised"
 
+    # Abilities of tasks that are not plain labels of words or sentences, all off here; the
+    # library asks the codec, never the task type's name (docs/new-decoder.md):
+    # learns from raw text, one sentence per line (its dataset gets the raw_lines reader) ...
+    reads_raw_text = False
+    # ... with one vector per subword instead of per word (masked language modelling);
+    subword_view = False
+    # writes predictions into files (False: prediction and file scoring skip the task);
+    produces_labels = True
+    # a registered reader giving the task its own view of its dataset's files, read as a
+    # dataset of its own beside the word tasks (tok: the pieces of each "# text");
+    view_reader: str | None = None
+    # the task key listing the label's columns when they need not be adjacent (probdistr).
+    columns_key: str | None = None
+    # A codec may also define ``corrupt(sentences, generator)``: the batch builder then hands
+    # it each training batch's encoded sentences to corrupt (masked language modelling).
+
     def __init__(self, level: str = "token", label_width: int = 1):
         if level not in LEVELS:
             raise ValueError(f"a codec's level is 'token' or 'sentence', got {level!r}")

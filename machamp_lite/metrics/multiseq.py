@@ -18,8 +18,9 @@ def label_set(value) -> frozenset[str]:
 
 @metrics.register("multi_accuracy")
 class MultiLabelAccuracy(Metric):
-    """``score`` (= ``accuracy``) is the fraction of words whose predicted label set equals the
-    gold set exactly (order does not matter; ``_`` = no label). Micro precision, recall and F1
+    """``score`` (= ``accuracy``) is the fraction of words (of sentences, for a sentence-level
+    task such as ``multiclas``) whose predicted label set equals the gold set exactly (order
+    does not matter; ``_`` = no label). Micro precision, recall and F1
     over single labels are reported too: they give credit for partly right sets."""
 
     def __init__(self):
@@ -34,6 +35,8 @@ class MultiLabelAccuracy(Metric):
 
     def update(self, gold, predicted) -> None:
         for gold_sentence, predicted_sentence in zip(gold, predicted):
+            if isinstance(gold_sentence, str):  # one set per sentence (multiclas): one item
+                gold_sentence, predicted_sentence = [gold_sentence], [predicted_sentence]
             if len(gold_sentence) != len(predicted_sentence):
                 raise ValueError("gold and predicted sentences differ in length")
             for g, p in zip(gold_sentence, predicted_sentence):

@@ -119,17 +119,18 @@ def prepare_batch(
     for name, index in batch:
         grouped.setdefault(name, []).append(index)
     parts = [(splits[name], indices) for name, indices in grouped.items()]
-    inputs = model.encoder.collate([s.encoded[i] for s, ix in parts for i in ix], max_tokens)
+    encoded, hidden = corrupted_rows(parts)
+    inputs = model.encoder.collate(encoded, max_tokens)
     if model.needs_dataset_ids:  # each row's dataset, for dataset embeddings
         inputs["dataset_ids"] = model.dataset_ids([s.name for s, ix in parts for _ in ix])
     num_words = inputs["word_mask"].shape[1]
     pieces: dict[str, list[torch.Tensor]] = {}
     rows: dict[str, list[int]] = {}
     start = 0
-    for split, indices in parts:
+    for part, (split, indices) in enumerate(parts):
         for task in split.tasks:
             vocabulary = cast(Decoder, model.decoders[task]).vocabulary
-            targets = [split.targets[task][i] for i in indices]
+            targets = hidden.get((part, task)) or [split.targets[task][i] for i in indices]
             pieces.setdefault(task, []).append(
                 split.codecs[task].to_tensor(vocabulary, targets, num_words)
             )
@@ -146,6 +147,30 @@ def prepare_batch(
         }
     task_sentences = {task: len(r) for task, r in rows.items()}
     return PreparedBatch(parts, inputs, gold, task_rows, task_sentences)
+
+
+def corrupted_rows(
+    parts: list[tuple[DatasetSplit, list[int]]],
+) -> tuple[list[Any], dict[tuple[int, str], list[Any]]]:
+    """The batch's encoded sentences in row order, those of a task that corrupts its input
+    (masked language modelling: its codec's ``corrupt``) corrupted afresh, and that task's
+    targets for them by (part, task). The choice draws on torch's global generator, which the
+    run seeds and checkpoints save: every epoch hides other tokens, and a resumed run hides
+    the same ones as the uninterrupted run."""
+    rows: list[Any] = []
+    hidden: dict[tuple[int, str], list[Any]] = {}
+    for part, (split, indices) in enumerate(parts):
+        encoded = [split.encoded[i] for i in indices]
+        for task in split.tasks:
+            corrupt = getattr(split.codecs[task], "corrupt", None)
+            if corrupt is None:
+                continue
+            if split.masking is None:
+                raise MachampError(f"dataset {split.name!r}: encode_splits did not run on it")
+            encoded = corrupt(encoded, split.masking)
+            hidden[(part, task)] = [sentence.masked_targets for sentence in encoded]
+        rows.extend(encoded)
+    return rows, hidden
 
 
 def score_batch(

@@ -7,14 +7,18 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+import zlib
 from collections import Counter
 from typing import Any
 
+import torch
+
 from ..data.dataset import read_dataset_file
+from ..data.masking import MaskingVocabulary
 from ..data.sentence import Sentence
-from ..data.tokenization import EncodedSentence
+from ..data.tokenization import EncodedSentence, subword_view
 from ..data.vocabulary import LabelVocabulary
-from ..decoders.codecs import LabelCodec, codec_for
+from ..decoders.codecs import IGNORE, LabelCodec, codec_for
 from ..model import TaskSpec
 from ..predict import encode_sentences
 
@@ -32,14 +36,19 @@ class DatasetSplit:
         sentences: list[Sentence],
         tasks: list[str],
         task_types: dict[str, str],
+        dev: bool = False,
     ):
         self.name = name
+        self.dev = dev
         self.path = path
         self.sentences = sentences
         self.tasks = tasks
         self.codecs: dict[str, LabelCodec] = {task: codec_for(task_types[task]) for task in tasks}
         self.encoded: list[EncodedSentence] = []
         self.lengths: list[int] = []
+        # The ids that masked language modelling hides and draws, for a split of a task whose
+        # codec corrupts its input (set by ``encode_splits``, while the tokenizer is loaded).
+        self.masking: MaskingVocabulary | None = None
         self.targets: dict[str, list[Any]] = {
             task: [self.codecs[task].gold_to_targets(s.words, s.labels[task]) for s in sentences]
             for task in tasks
@@ -63,7 +72,7 @@ def read_splits(datasets: dict[str, Any]) -> tuple[list[DatasetSplit], list[Data
             paths = _paths(dataset["dev_data_path"])
             limit = dataset.get("max_dev_sents", -1)
             sentences = [s for path in paths for s in read_dataset_file(dataset, path, limit=limit)]
-            dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks, task_types))
+            dev.append(DatasetSplit(name, ", ".join(paths), sentences, tasks, task_types, True))
     return train, dev
 
 
@@ -72,12 +81,37 @@ def encode_splits(encoder, splits: list[DatasetSplit]) -> None:
     started = time.time()
     for split in splits:
         split.encoded = encode_sentences(encoder, split.sentences)
+        prepare_hidden_tokens(encoder, split)
         split.lengths = [encoder.input_length(e) for e in split.encoded]
     logger.info(
         "tokenized %d sentences in %.1fs",
         sum(len(s.sentences) for s in splits),
         time.time() - started,
     )
+
+
+def prepare_hidden_tokens(encoder, split: DatasetSplit) -> None:
+    """For a split of a task that predicts subwords (its codec's ``subword_view``: masked
+    language modelling), every subword becomes a "word", and a codec that corrupts its input
+    gets the tokenizer's ids for it. A dev split is corrupted here, once, with a generator
+    seeded from the run's seed and the dataset's name: the same tokens are hidden after every
+    epoch, so its perplexities compare across epochs (and across resumed runs)."""
+    codecs = [split.codecs[task] for task in split.tasks]
+    if any(getattr(codec, "subword_view", False) for codec in codecs):
+        split.encoded = [subword_view(e) for e in split.encoded]
+    corrupting = [codec for codec in codecs if hasattr(codec, "corrupt")]
+    if not corrupting:
+        return
+    model_size = getattr(encoder.transformer.config, "vocab_size", None)
+    split.masking = MaskingVocabulary.from_tokenizer(encoder.tokenizer, model_size)
+    if split.dev:
+        generator = torch.Generator().manual_seed(
+            (torch.initial_seed() + zlib.crc32(split.name.encode())) % 2**63
+        )
+        for codec in corrupting:
+            split.encoded = codec.corrupt(split.encoded, split.masking, generator)
+        hidden = sum(t != IGNORE for e in split.encoded for t in e.masked_targets or [])
+        logger.info("%s: %d dev subwords hidden for masked language modelling", split.name, hidden)
 
 
 def build_vocabularies(

@@ -19,6 +19,8 @@ from machamp_lite.decoders.codecs import (
     MultiLabelCodec,
     NumberCodec,
 )
+from machamp_lite.decoders.probdistr import DistributionCodec
+from machamp_lite.decoders.tok import SegmentationCodec
 from machamp_lite.registry import decoders, load_plugins
 from machamp_lite.testing import random_word_batch
 
@@ -39,6 +41,8 @@ SAMPLES: dict[type[LabelCodec], list[tuple[list[str], Any]]] = {
         (["go", "!"], ["0\troot", "1\tpunct"]),
     ],
     NumberCodec: [(["a", "good", "film"], "3.5"), (["bad"], "-1.25")],
+    DistributionCodec: [(["a", "good", "film"], "0.25\t0.75"), (["bad"], "1.0\t0.0")],
+    SegmentationCodec: [(["do", "n't", "go"], ["merge", "split", "split"]), (["!"], ["split"])],
     EditScriptCodec: [
         (["The", "dogs", "were", "barking"], ["the", "dog", "be", "bark"]),
         (["Geese", "went"], ["goose", "go"]),

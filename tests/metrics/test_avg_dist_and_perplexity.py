@@ -1,5 +1,5 @@
 """MaChAmp's avg_dist (mean absolute distance; score 1/avg_dist, as MaChAmp adds to its sum) and
-perplexity, which belongs to the mlm task type that machamp-lite does not have."""
+perplexity, which scores only the mlm task type."""
 
 from __future__ import annotations
 
@@ -40,10 +40,8 @@ def test_avg_dist_of_a_perfect_prediction_and_of_nothing():
     assert empty == {"avg_dist": None, "score": 0.0, "total": 0}
 
 
-def test_perplexity_says_that_machamp_lite_has_no_mlm_task_type():
-    with pytest.raises(ConfigError, match="mlm task type"):
-        metrics.get("perplexity")
-    assert "perplexity" not in metrics.names()
+def test_perplexity_is_registered_for_the_mlm_task_type():
+    assert "perplexity" in metrics.names()  # tests/decoders/test_mlm.py checks its values
 
 
 @pytest.mark.parametrize("key", ["metric", "additional_metrics"])
@@ -56,6 +54,6 @@ def test_a_dataset_config_naming_perplexity_fails_when_it_is_read(tmp_path, key)
         tmp_path / "d.json",
         json.dumps({"d": {"train_data_path": str(train), "tasks": {"t": task}}}),
     )
-    with pytest.raises(ConfigError, match="'perplexity'.*not available.*mlm") as caught:
+    with pytest.raises(ConfigError, match="'perplexity' scores the hidden tokens.*mlm") as caught:
         load_dataset_configs([str(config)])
     assert "registered metrics" not in str(caught.value)
