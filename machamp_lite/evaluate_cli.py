@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .data.text import EncodingError, check_encoding_option
-from .errors import MachampError
+from .evaluate_modes import EvaluateUsageError, task_report, ud_report
 from .evaluation import evaluate_by_language, evaluate_compare, evaluate_pairs
 from .evaluation_files import SEPARATORS, Layout
 from .evaluation_languages import (
@@ -20,8 +20,9 @@ from .evaluation_languages import (
     read_language_map,
 )
 from .evaluation_metrics import LabelMetrics, training_labels_of
-from .evaluation_table import _all_types
+from .evaluation_table import _all_types, format_ud_table
 from .evaluation_table import format_table as format_table
+from .evaluation_tasks import format_tasks_table
 
 USAGE_NOTE = """\
 file modes:
@@ -39,17 +40,22 @@ examples:
       --language_dir ../shared/data/multiconer2022
   machamp-lite evaluate dev.conll dev.pred --metrics f1_macro f1_micro --train_file train.conll
   machamp-lite evaluate dev.conllu dev.pred --label_column 3 --no_spans --metrics accuracy f1_macro
+  machamp-lite evaluate dev.conllu pred.conllu                   # CoNLL 2018 (UD) scores
+  machamp-lite evaluate dev.conll pred.conll --dataset_config cfg.json [--dataset NAME]
+  machamp-lite evaluate dev.conll pred.conll --model logs/RUN/DATE/model
+
+Two CoNLL-U files (by suffix or content) without any label option (--label_column,
+--metrics, --scheme, ...) are scored as the CoNLL 2018 shared task scores them: tokens,
+words, UPOS, XPOS, UFeats, AllTags, Lemmas, UAS, LAS, CLAS, plus Feats and LAS-full.
+With --dataset_config or --model, every task of the dataset is scored with its metric.
 """
-
-
-class EvaluateUsageError(MachampError):
-    """The ``evaluate`` arguments do not fit together."""
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Span (chunk) precision, recall and F1 with conlleval's chunk rules:\n"
-        "micro (all chunks pooled), macro (mean of the per-type F1) and per type."
+        "micro (all chunks pooled), macro (mean of the per-type F1) and per type;\n"
+        "CoNLL 2018 shared task scores of CoNLL-U files; or every task of a dataset."
     )
     parser.epilog = USAGE_NOTE
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -63,7 +69,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--label_column",
         type=int,
-        default=-1,
+        default=None,
         help="field holding the tags, from 0; negative counts from the end (default -1: last)",
     )
     parser.add_argument(
@@ -72,7 +78,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="field holding the tokens (default 0; 1, the FORM, for CoNLL-U)",
     )
-    parser.add_argument("--scheme", default="iob", choices=["iob", "bioes", "bilou"])
+    parser.add_argument(
+        "--scheme", default=None, choices=["iob", "bioes", "bilou"], help="default iob"
+    )
     parser.add_argument(
         "--encoding",
         default="utf-8",
@@ -175,6 +183,36 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="f1_binary's positive label (default with --train_file: its first label, as in "
         "MaChAmp and in training)",
     )
+    tasks = parser.add_argument_group(
+        "every task of a dataset, each with its metric and additional_metrics, as training "
+        "scores dev data"
+    )
+    tasks.add_argument(
+        "--dataset_config",
+        metavar="CFG",
+        default=None,
+        help="read GOLD and PRED with this dataset config's reader and score each of its tasks",
+    )
+    tasks.add_argument(
+        "--model",
+        metavar="MODEL",
+        default=None,
+        help="take the dataset config from a trained model folder (RUN/DATE/model) instead",
+    )
+    tasks.add_argument(
+        "--dataset",
+        metavar="NAME",
+        default=None,
+        help="the dataset (needed when there are several)",
+    )
+    tasks.add_argument(
+        "--plugins",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MODULE",
+        help="plugin modules that the dataset config or model names, allowed to be imported",
+    )
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -262,17 +300,24 @@ def _label_metrics(args: argparse.Namespace, layout: Layout) -> LabelMetrics | N
 def build_report(args: argparse.Namespace) -> dict[str, Any]:
     """Check how the arguments fit together and score the files."""
     files = list(getattr(args, "files", None) or [args.gold, args.pred])
+    check_encoding_option(getattr(args, "encoding", "utf-8"), EvaluateUsageError)
+    if getattr(args, "dataset_config", None) or getattr(args, "model", None):
+        return task_report(args, files)
+    for option in ("dataset", "plugins"):
+        if getattr(args, option, None):
+            raise EvaluateUsageError(f"--{option} goes with --dataset_config CFG or --model MODEL")
+    report = ud_report(args, files)
+    if report is not None:
+        return report
+    label_column = -1 if args.label_column is None else args.label_column
     options: dict[str, Any] = dict(
-        label_column=args.label_column,
-        scheme=None if getattr(args, "no_spans", False) else args.scheme,
+        label_column=label_column,
+        scheme=None if getattr(args, "no_spans", False) else (args.scheme or "iob"),
         word_column=getattr(args, "word_column", None),
         encoding=getattr(args, "encoding", "utf-8"),
         separator=getattr(args, "separator", None),
     )
-    check_encoding_option(options["encoding"], EvaluateUsageError)
-    layout = Layout(
-        args.label_column, options["word_column"], options["encoding"], options["separator"]
-    )
+    layout = Layout(label_column, options["word_column"], options["encoding"], options["separator"])
     options["metrics"] = _label_metrics(args, layout)
     models = getattr(args, "models", None)
     names = getattr(args, "names", None)
@@ -337,6 +382,10 @@ def run_evaluate(args) -> None:
         report = build_report(args)
     except EncodingError as error:
         raise error.for_option("--encoding") from None
+    if report["mode"] in ("ud", "ud_compare", "tasks"):
+        table = format_tasks_table if report["mode"] == "tasks" else format_ud_table
+        print(json.dumps(report, indent=2) if args.json else table(report))
+        return
     types = _check_types(report, getattr(args, "types", None))
     _warn_unmapped(report)
     if getattr(args, "plot", None):

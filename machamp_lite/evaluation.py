@@ -5,7 +5,9 @@ alone with ``scheme=None`` for labels that are not chunk tags.
 
 Reading and aligning the files is in :mod:`machamp_lite.evaluation_files`, file names and
 language maps in :mod:`machamp_lite.evaluation_languages`, the extra metrics in
-:mod:`machamp_lite.evaluation_metrics`; their public names are importable from here too.
+:mod:`machamp_lite.evaluation_metrics`; their public names are importable from here too, as
+are the CoNLL 2018 scores of CoNLL-U files (:mod:`machamp_lite.evaluation_ud`) and the
+scores of every task of a dataset (:mod:`machamp_lite.evaluation_tasks`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from .evaluation_languages import read_language_map as read_language_map
 from .evaluation_languages import short_name, stem, unique_names
 from .evaluation_metrics import LabelMetrics as LabelMetrics
 from .evaluation_metrics import Tally
+from .evaluation_tasks import evaluate_tasks as evaluate_tasks
+from .evaluation_ud import evaluate_ud as evaluate_ud
 from .metrics.span_f1 import InvalidTagError, SpanCounts, extract_chunks
 
 # Ids of unmapped sentences listed in a ``by_language`` report (and in the CLI's warning).

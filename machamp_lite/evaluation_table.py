@@ -178,3 +178,65 @@ def format_table(report: dict[str, Any], types: Sequence[str] | None = None) -> 
     else:
         lines += _positive_labels(results)
     return "\n".join(lines)
+
+
+# --- CoNLL-U scores (evaluation_ud) ---------------------------------------------------------------
+
+
+def _ud_detail(scores: dict[str, Any]) -> list[str]:
+    """One line per metric, as conll18_ud_eval.py's verbose table: P, R, F1, aligned accuracy."""
+    lines = [
+        f"{'metric':<11}{'gold':>8}{'pred':>8}{'correct':>9}{'P':>9}{'R':>9}{'F1':>9}"
+        f"{'AligndAcc':>11}"
+    ]
+    for name, row in scores.items():
+        aligned = _percent(row["aligned_accuracy"]) if "aligned_accuracy" in row else ""
+        lines.append(
+            f"{name:<11}{row['gold']:>8}{row['predicted']:>8}{row['correct']:>9}"
+            f"{_percent(row['precision']):>9}{_percent(row['recall']):>9}{_percent(row['f1']):>9}"
+            f"{aligned:>11}".rstrip()
+        )
+    return lines
+
+
+def format_ud_table(report: dict[str, Any]) -> str:
+    """CoNLL-U scores: for one file pair, one line per metric; for several, one row per pair
+    with each metric's F1, then their average and the pooled counts' F1."""
+    caption = (
+        "CoNLL 2018 shared task scores in % (conll18_ud_eval.py's definitions; words aligned "
+        "by characters): P, R, F1, and accuracy over aligned words"
+    )
+    rows = report["pairs"]
+    lines = [caption]
+    if len(rows) == 1:
+        row = rows[0]
+        lines.append(f"gold {row['gold']}, prediction {row['prediction']}")
+        lines += _ud_detail(row["scores"])
+    else:
+        names = [row["name"] for row in rows] + ["average (99)", "pooled"]
+        width = max(len(n) for n in names) + 2
+        metrics = list(dict.fromkeys(m for row in rows for m in row["scores"]))
+        columns = {m: max(len(m), 6) + 2 for m in metrics}
+        header = f"{'name':<{width}}" + "".join(f"{m:>{columns[m]}}" for m in metrics)
+        lines.append(header + "   (F1)")
+
+        def line(name: str, scores: dict[str, Any]) -> str:
+            cells = [_percent(scores[m]["f1"]) if m in scores else "-" for m in metrics]
+            return f"{name:<{width}}" + "".join(
+                f"{c:>{columns[m]}}" for m, c in zip(metrics, cells)
+            )
+
+        lines += [line(row["name"], row["scores"]) for row in rows]
+        if "average" in report:
+            lines.append("-" * len(header))
+            lines.append(
+                line(f"average ({report['average']['count']})", report["average"]["scores"])
+            )
+            lines.append(line("pooled", report["pooled"]["scores"]))
+            lines.append(
+                "average: mean over the file pairs of each F1; pooled: the counts of all pairs "
+                "added (a metric that a pair cannot score is left out of both)"
+            )
+    for row in rows:
+        lines += [f"note: {note}" for note in row.get("notes", [])]
+    return "\n".join(lines)

@@ -159,9 +159,13 @@ def test_conllu_input(tmp_path, capsys):
 
     gold = str(write(tmp_path / "gold.conllu", conllu(["B-PER", "I-PER", "O"])))
     pred = str(write(tmp_path / "pred.conllu", conllu(["B-PER", "O", "O"])))
-    report, _ = run_json(capsys, gold, pred)
+    # Tags in a CoNLL-U column are span-scored when --label_column names it (-1: MISC) ...
+    report, _ = run_json(capsys, gold, pred, "--label_column", "-1")
     assert report["counts"]["gold"] == 1 and report["counts"]["correct"] == 0
     assert report["accuracy"] == pytest.approx(2 / 3)
+    # ... and without any label option two CoNLL-U files get the CoNLL 2018 scores.
+    report, _ = run_json(capsys, gold, pred)
+    assert report["mode"] == "ud" and report["scores"]["UPOS"]["f1"] == 1.0
 
 
 # --- separators: what train and predict read, evaluate reads -----------------------------------
@@ -486,7 +490,6 @@ def test_labels_that_are_not_chunk_tags_are_scored_without_spans(tmp_path, capsy
         (["--metrics", "accuracy", "--positive_label", "B-PER"], "add it to --metrics"),
         (["--no_spans"], "--no_spans goes with --metrics"),
         (["--metrics", "accuracy", "--no_spans", "--types", "PER"], "drop them or --no_spans"),
-        (["--metrics", "perplexity"], "mlm task type"),
         (["--metrics", "f1_macr"], "unknown metric 'f1_macr'"),
     ],
 )
