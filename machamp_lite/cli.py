@@ -1,4 +1,4 @@
-"""The ``machamp-lite`` command line: train, predict, evaluate, components.
+"""The ``machamp-lite`` command line: train, predict, evaluate, export, components.
 
 Every failure the user can fix is reported as one ``error:`` line naming the file, line or key;
 tracebacks are kept for real bugs.
@@ -157,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--threads", type=int, default=None)
     predict.add_argument(
+        "--max_sents",
+        type=int,
+        default=None,
+        metavar="N",
+        help="predict and write only the first N sentences of each input (N >= 1; MaChAmp's "
+        "--max_sents); the output then ends after sentence N",
+    )
+    predict.add_argument(
         "--encoding",
         default=None,
         help="of the input and of the output written in place (default: the dataset's "
@@ -164,10 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_plugins_argument(predict, PLUGINS_HELP_MODEL)
 
+    from .export_hf import add_export_arguments
+
+    export = commands.add_parser(
+        "export", help="write a model's encoder (and a token classifier) as Hugging Face folders"
+    )
+    add_export_arguments(export)
+    add_plugins_argument(export, PLUGINS_HELP_MODEL)
+
     from .evaluate_cli import add_evaluate_arguments
 
     add_evaluate_arguments(
-        commands.add_parser("evaluate", help="span precision, recall and F1 of predictions")
+        commands.add_parser(
+            "evaluate", help="score predictions: spans, UD (CoNLL-U) metrics, or every task"
+        )
     )
 
     components = commands.add_parser(
@@ -191,6 +209,7 @@ def check_numeric_flags(args) -> None:
     seed = Range(0, MAX_SEED, integer=True)
     checks = {
         "threads": POSITIVE_INT,
+        "max_sents": POSITIVE_INT,
         "nproc": POSITIVE_INT,
         "memory_budget_gb": POSITIVE,
         "seed": seed,
@@ -313,6 +332,7 @@ def run_predict(args) -> None:
             args.labels_only,
             args.raw_text,
             encoding=args.encoding,
+            max_sents=args.max_sents,
         )
         print(f"wrote {count} sentences to {output_path}", file=sys.stderr)
 
@@ -336,6 +356,12 @@ def run_evaluate(args) -> None:
     from .evaluate_cli import run_evaluate as evaluate
 
     evaluate(args)
+
+
+def run_export(args) -> None:
+    from .export_hf import run_export as export
+
+    export(args)
 
 
 def run_components(args) -> None:
@@ -374,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         "experiment": run_experiment,
         "predict": run_predict,
         "evaluate": run_evaluate,
+        "export": run_export,
         "components": run_components,
     }
     try:

@@ -11,6 +11,7 @@ from machamp_lite import predict
 from machamp_lite.config import validate_dataset
 from machamp_lite.data.readers import ColumnReader, WriterSettings
 from machamp_lite.decoders.codecs import LabelCodec
+from machamp_lite.errors import ConfigError
 from machamp_lite.predict import Predictor, predict_encoded
 from machamp_lite.registry import readers
 
@@ -169,3 +170,70 @@ def test_labels_only_and_raw_text(tmp_path, option, expected):
     labeller = predictor(source)
     assert labeller.predict_file(str(source), str(target), **{option: True}) == 2
     assert target.read_text(encoding="utf-8") == expected
+
+
+THREE = "# id 1\nAnna _ _ O\nsings _ _ O\n\n# id 2\nOslo _ _ O\n\n# id 3\nrain _ _ O\n"
+
+
+@pytest.mark.parametrize("max_sents", [1, 2, 3, 10])
+def test_max_sents_writes_only_the_first_sentences(tmp_path, max_sents):
+    source = write(tmp_path / "in.conll", THREE)
+    target = tmp_path / "out.conll"
+    count = predictor(source).predict_file(str(source), str(target), max_sents=max_sents)
+    assert count == min(max_sents, 3)
+    full = "# id 1\nAnna _ _ B-X\nsings _ _ O\n\n# id 2\nOslo _ _ B-X\n\n# id 3\nrain _ _ O\n"
+    expected = [
+        "# id 1\nAnna _ _ B-X\nsings _ _ O\n\n",
+        "# id 2\nOslo _ _ B-X\n\n",
+        "# id 3\nrain _ _ O\n",
+    ]
+    assert target.read_text(encoding="utf-8") == (
+        full if max_sents >= 3 else "".join(expected[:max_sents])
+    )
+
+
+def test_max_sents_with_a_whole_file_reader_and_a_sentence_per_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "_entries", dict(readers._entries))
+    readers.register("test_dash_padded")(DashPaddedReader)
+    source = write(tmp_path / "in.txt", "Anna\nsings\n\nOslo\n\nrain\n")
+    tasks = {"ner": {"task_type": "seq", "column_idx": 3}}
+    labeller = predictor(source, tasks, reader="test_dash_padded", separator="tab")
+    target = tmp_path / "out.txt"
+    assert labeller.predict_file(str(source), str(target), max_sents=1) == 1
+    assert target.read_text(encoding="utf-8") == "Anna\t-\t-\tB-X\nsings\t-\t-\tO\n\n"
+    # one sentence per line, no blank line between them: the output still stops after N
+    source = write(tmp_path / "in.tsv", "Good film\t?\nbad\t?\nugly one\t?\n")
+    tasks = {"length": {"task_type": "classification", "column_idx": 1}}
+    target = tmp_path / "out.tsv"
+    labeller = predictor(source, tasks, ["length"])
+    assert labeller.predict_file(str(source), str(target), max_sents=2) == 2
+    assert target.read_text(encoding="utf-8") == "Good film\t2\nbad\t1\n"
+
+
+@pytest.mark.parametrize("option", ["labels_only", "raw_text"])
+def test_max_sents_with_labels_only_and_raw_text(tmp_path, option):
+    source = write(tmp_path / "in.txt", "Anna sings\nOslo\nrain\n")
+    expected = "Anna\tB-X\nsings\tO\n\nOslo\tB-X\n\n"
+    if option == "labels_only":
+        source = write(tmp_path / "in.conll", "Anna O\nsings O\n\nOslo O\n\nrain O\n")
+        expected = "B-X\nO\n\nB-X\n\n"
+    target = tmp_path / "out.txt"
+    labeller = predictor(source)
+    assert labeller.predict_file(str(source), str(target), max_sents=2, **{option: True}) == 2
+    assert target.read_text(encoding="utf-8") == expected
+
+
+@pytest.mark.parametrize("max_sents", [0, -1, True])
+def test_max_sents_below_one_is_refused(tmp_path, max_sents):
+    source = write(tmp_path / "in.conll", THREE)
+    with pytest.raises(ConfigError, match="--max_sents .*: must be at least 1"):
+        predictor(source).predict_file(str(source), str(tmp_path / "out"), max_sents=max_sents)
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_sents_keeps_a_byte_order_mark_and_the_line_endings(tmp_path):
+    source = tmp_path / "in.conll"
+    source.write_bytes("\ufeffAnna O\r\nsings O\r\n\r\nOslo O\r\n".encode("utf-8"))
+    target = tmp_path / "out.conll"
+    assert predictor(source).predict_file(str(source), str(target), max_sents=1) == 1
+    assert target.read_bytes() == "\ufeffAnna B-X\r\nsings O\r\n\r\n".encode("utf-8")
