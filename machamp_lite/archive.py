@@ -245,6 +245,45 @@ def _load_encoder_files(encoder_dir: Path):
     return tokenizer, config
 
 
+def read_archive_configs(
+    root: Path,
+    allow_plugins: Iterable[str] = (),
+    advice: str = "pass --plugins {modules} to machamp-lite predict, or "
+    "allow_plugins={module_list} to Predictor.load",
+    weights: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(params, datasets) of a model folder, its files checked against its manifest first and
+    its datasets in the current label-column convention; ``weights=False`` for callers that
+    need only the configs (``evaluate --model``), so the weights file need not be there."""
+    needed = (MANIFEST, WEIGHTS) if weights else (MANIFEST,)
+    if not all((root / name).is_file() for name in needed):
+        raise ModelLoadError(
+            f"{root}: not a machamp-lite model directory (expected {' and '.join(needed)}); "
+            "pass the 'model' folder inside a training run directory"
+        )
+    refuse_pickles(root)
+    manifest = read_manifest(root)
+    verify_files(root, manifest)
+    params = read_json_object(root / "params.json", lambda v: True)
+    datasets = read_json_object(
+        root / "datasets.json",
+        lambda v: all(isinstance(d, dict) and {"name", "source", "tasks"} <= set(d) for d in v),
+    )
+    if manifest["version"] < 3:
+        convert_label_columns(datasets)
+    # Decoders and readers from other packages register when their modules are imported; a
+    # model folder may come from anyone, so only the modules the caller allows (or imported
+    # already: naming those runs no code) are imported.
+    import_allowed_plugins(
+        [(module, str(root / file)) for module, file in archive_plugins(params, datasets)],
+        allow_plugins,
+        f"{root}: this model",
+        advice,
+        error=ModelLoadError,
+    )
+    return params, datasets
+
+
 def load_archive(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -257,19 +296,7 @@ def load_archive(
     from safetensors.torch import load_model
 
     root = Path(path)
-    if not (root / MANIFEST).is_file() or not (root / WEIGHTS).is_file():
-        raise ModelLoadError(
-            f"{root}: not a machamp-lite model directory (expected {MANIFEST} and {WEIGHTS}); "
-            "pass the 'model' folder inside a training run directory"
-        )
-    refuse_pickles(root)
-    manifest = read_manifest(root)
-    verify_files(root, manifest)
-    params = read_json_object(root / "params.json", lambda v: True)
-    datasets = read_json_object(
-        root / "datasets.json",
-        lambda v: all(isinstance(d, dict) and {"name", "source", "tasks"} <= set(d) for d in v),
-    )
+    params, datasets = read_archive_configs(root, allow_plugins)
     vocabularies = {
         task: LabelVocabulary(labels)
         for task, labels in read_json_object(
@@ -278,19 +305,6 @@ def load_archive(
         ).items()
     }
     check_sections(root, params, datasets, vocabularies)
-    if manifest["version"] < 3:
-        convert_label_columns(datasets)
-    # Decoders and readers from other packages register when their modules are imported; a
-    # model folder may come from anyone, so only the modules the caller allows (or imported
-    # already: naming those runs no code) are imported.
-    import_allowed_plugins(
-        [(module, str(root / file)) for module, file in archive_plugins(params, datasets)],
-        allow_plugins,
-        f"{root}: this model",
-        "pass --plugins {modules} to machamp-lite predict, or allow_plugins={module_list} to "
-        "Predictor.load",
-        error=ModelLoadError,
-    )
     tasks: dict[str, TaskSpec] = collect_tasks(datasets)
     encoder_dir = root / ENCODER_DIR
     tokenizer, config = _load_encoder_files(encoder_dir)

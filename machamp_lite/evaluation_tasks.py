@@ -57,32 +57,10 @@ def datasets_from_model(
 ) -> dict[str, dict[str, Any]]:
     """The datasets a trained model was trained on (its ``datasets.json``), after the folder's
     checksums are verified; no weights are loaded."""
-    from .archive import archive_plugins, convert_label_columns
-    from .archive_integrity import MANIFEST, read_json_object, read_manifest, verify_files
-    from .errors import ModelLoadError
+    from .archive import read_archive_configs
 
-    root = Path(folder)
-    if not (root / MANIFEST).is_file():
-        raise ModelLoadError(
-            f"{root}: not a machamp-lite model directory (no {MANIFEST}); pass the 'model' "
-            "folder inside a training run directory"
-        )
-    manifest = read_manifest(root)
-    verify_files(root, manifest)
-    params = read_json_object(root / "params.json", lambda v: True)
-    datasets = read_json_object(
-        root / "datasets.json",
-        lambda v: all(isinstance(d, dict) and {"name", "source", "tasks"} <= set(d) for d in v),
-    )
-    if manifest["version"] < 3:
-        convert_label_columns(datasets)
-    import_allowed_plugins(
-        [(module, str(root / file)) for module, file in archive_plugins(params, datasets)],
-        allow_plugins,
-        f"{root}: this model",
-        "pass --plugins {modules} to machamp-lite evaluate",
-        error=ModelLoadError,
-    )
+    advice = "pass --plugins {modules} to machamp-lite evaluate"
+    _, datasets = read_archive_configs(Path(folder), allow_plugins, advice, weights=False)
     return datasets
 
 

@@ -71,7 +71,10 @@ def describe_component(kind: str, name: str, component: Any) -> dict[str, Any]:
         "summary": _summary(component),
     }
     if kind == "decoder":
-        row["level"] = component.codec.level
+        # What the decoder labels: a subword-view task (mlm) is stored as sentence level, so
+        # that writers pass it by, but users should see what it predicts.
+        codec = component.codec
+        row["level"] = "subword" if getattr(codec, "subword_view", False) else codec.level
         row["default_metric"] = getattr(component, "default_metric", None)
     row["parameters"] = [
         {**p, "set_by": _set_by(kind, p["name"]).replace("`", "")}
