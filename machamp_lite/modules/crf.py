@@ -1,10 +1,22 @@
 """Linear-chain conditional random field for sequence labelling: exact log-likelihood (training
-loss) and Viterbi decoding, vectorised over the batch, with optional BIO transition constraints."""
+loss), Viterbi decoding, and exact token marginals and span probabilities (confidences),
+vectorised over the batch, with optional BIO transition constraints. The forward and backward
+recursions are shared with the confidences in crf_marginals.py."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .crf_marginals import (
+    CrfScores,
+    ForwardBackward,
+    check_spans,
+    gather_last,
+    log_partition,
+    scaled_backward,
+    scaled_forward,
+)
 
 # Score given to a disallowed move. Large enough that no allowed path can lose to a path that uses
 # it, small enough to stay finite and well inside float32 range when summed over a sentence.
@@ -52,25 +64,10 @@ def _lengths_and_check(mask: Tensor, batch: int, steps: int) -> Tensor:
     return lengths
 
 
-def _reverse_index(lengths: Tensor, steps: int) -> Tensor:
-    """[T, B] index that reverses each sentence in place (t -> n_b - 1 - t for t < n_b) and
-    leaves padding where it is. It is its own inverse, and it makes every reversed sentence
-    start at position 0, so the backward recursion needs no per-step masking."""
-    positions = torch.arange(steps, device=lengths.device).unsqueeze(1)
-    flipped = lengths.unsqueeze(0) - 1 - positions
-    return torch.where(positions < lengths.unsqueeze(0), flipped, positions)
-
-
 def _penalised(score: Tensor, allowed: Tensor | None) -> Tensor:
     """float32 scores with CONSTRAINT_PENALTY in place of every disallowed entry."""
     score = score.float()
     return score if allowed is None else score.masked_fill(~allowed, CONSTRAINT_PENALTY)
-
-
-def _gather_last(values: Tensor, last: Tensor) -> Tensor:
-    """values [T, B, K] at each sentence's last position: [B, K]."""
-    _, batch, k = values.shape
-    return values.gather(0, last.view(1, batch, 1).expand(1, batch, k)).squeeze(0)
 
 
 class _LogLikelihood(torch.autograd.Function):
@@ -125,31 +122,16 @@ class _LogLikelihood(torch.autograd.Function):
         s_max = start64.max()
         n_max = end64.max()
         end_w = torch.exp(end64 - n_max)
-        ones = torch.ones(k, 1, dtype=f64, device=device)
-        # alphas[t] is the normalised forward vector, norms[t] the factor divided out at t.
-        # Padding steps run on like real ones (their emissions are 0) and are ignored below,
-        # which is cheaper than freezing finished sentences at every step.
-        alphas = torch.empty_like(f)
-        norms = torch.empty(steps, batch, 1, dtype=f64, device=device)
-        alpha_steps = alphas.unbind(0)
-        norm_steps = norms.unbind(0)
-        prev = alpha_steps[0]
-        torch.mul(torch.exp(start64 - s_max), f[0], out=prev)
-        torch.mm(prev, ones, out=norm_steps[0])
-        prev.div_(norm_steps[0])
-        for alpha, norm, f_t in zip(alpha_steps[1:], norm_steps[1:], f.unbind(0)[1:]):
-            torch.mm(prev, e, out=alpha)
-            alpha.mul_(f_t)
-            torch.mm(alpha, ones, out=norm)
-            alpha.div_(norm)
-            prev = alpha
+        # alphas[t] is the normalised forward vector, norms[t] the factor divided out at t;
+        # padding steps (emissions 0) are ignored below.
+        alphas, norms = scaled_forward(torch.exp(start64 - s_max), f, e)
         log_z = (
             torch.where(mask_t, norms.squeeze(-1).log(), zero).sum(0)
             + em_max.squeeze(-1).mul(valid).sum(0)
             + last.to(f64) * t_max
             + s_max
             + n_max
-            + (_gather_last(alphas, last) @ end_w).log()
+            + (gather_last(alphas, last) @ end_w).log()
         )
         result = torch.where(has_words, gold - log_z, zero)
 
@@ -180,28 +162,9 @@ class _LogLikelihood(torch.autograd.Function):
         f64 = alphas.dtype
         device = alphas.device
         zero = torch.zeros((), dtype=f64, device=device)
-        ones = torch.ones(k, 1, dtype=f64, device=device)
         grad = grad.to(f64)
         mask_col = mask_t.unsqueeze(-1)
-
-        # Backward recursion on per-sentence reversed time, so that every sentence begins it at
-        # once from the end scores: betas_rev[r] weighs the continuations after n_b - 1 - r.
-        rev = _reverse_index(lengths, steps).unsqueeze(-1).expand(steps, batch, k)
-        f_rev = f.gather(0, rev)
-        betas_rev = torch.empty_like(alphas)
-        beta_steps = betas_rev.unbind(0)
-        prev = beta_steps[0]
-        prev.copy_((end_w / end_w.sum()).expand(batch, k))
-        scratch = torch.empty(batch, k, dtype=f64, device=device)
-        norm = torch.empty(batch, 1, dtype=f64, device=device)
-        e_t = e.t().contiguous()
-        for beta, f_t in zip(beta_steps[1:], f_rev.unbind(0)[:-1]):
-            torch.mul(f_t, prev, out=scratch)
-            torch.mm(scratch, e_t, out=beta)
-            torch.mm(beta, ones, out=norm)
-            beta.div_(norm)
-            prev = beta
-        betas = betas_rev.gather(0, rev)
+        betas = scaled_backward(f, e, end_w, lengths)
 
         # Marginals, weighted by -grad (log Z enters with a minus sign). Padding steps may hold
         # anything, even 0/0 after a dead end, so they are zeroed out of every product.
@@ -243,11 +206,16 @@ class _LogLikelihood(torch.autograd.Function):
             grad_start = grad_start.to(start_dtype)
         if ctx.needs_input_grad[6]:
             last = (lengths - 1).clamp(min=0)
-            grad_end = _gather_last(node, last).sum(0).index_add(0, last_tags, ends_w)
+            grad_end = gather_last(node, last).sum(0).index_add(0, last_tags, ends_w)
             if ok_end is not None:
                 grad_end = grad_end.masked_fill(~ok_end, 0.0)
             grad_end = grad_end.to(end_dtype)
         return grad_em, None, None, None, grad_trans, grad_start, grad_end, None, None, None
+
+
+def _float(emissions: Tensor) -> torch.dtype:
+    """The dtype of the confidences: float64, or float32 on MPS, which has no float64."""
+    return torch.float32 if emissions.device.type == "mps" else torch.float64
 
 
 class ConditionalRandomField(torch.nn.Module):
@@ -342,11 +310,7 @@ class ConditionalRandomField(torch.nn.Module):
         gold = gold + (trans[tags[:, :-1], tags[:, 1:]] * maskf[:, 1:]).sum(1)
         gold = gold + torch.where(has_words, start[tags[:, 0]] + end[last_tags], 0.0)
 
-        alpha = start + em[:, 0]
-        for t in range(1, em.shape[1]):
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + em[:, t]
-            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
-        log_z = torch.logsumexp(alpha + end, dim=-1)
+        log_z = log_partition(em, mask, trans, start, end)
         return torch.where(has_words, gold - log_z, 0.0)
 
     def negative_log_likelihood(
@@ -366,6 +330,53 @@ class ConditionalRandomField(torch.nn.Module):
     def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Same as negative_log_likelihood with reduction='mean'."""
         return self.negative_log_likelihood(emissions, tags, mask)
+
+    @torch.no_grad()
+    def marginals(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Exact posterior p(y_t = k | x) of every tag at every position: [B, T, K], float64
+        (float32 on MPS), rows of real positions summing to 1, padding rows 0.
+
+        The same forward-backward as the loss, with constraints as hard zeros (a disallowed tag
+        gets probability 0); sentences whose scores underflow it are redone in log space."""
+        lengths = self._check(emissions, mask)
+        passes = self._passes(emissions, mask, lengths)
+        if passes is None:
+            return torch.zeros(emissions.shape, dtype=_float(emissions), device=emissions.device)
+        return passes.marginals()
+
+    @torch.no_grad()
+    def span_probabilities(self, emissions: Tensor, mask: Tensor, spans: Tensor) -> Tensor:
+        """Exact probability [S] that each span row (sentence, start, end, begin tag, inside
+        tag; end inclusive) is labelled exactly as that span, e.g. p(y_s = B-PER,
+        y_{s+1..e} = I-PER, y_{e+1} != I-PER); crf_marginals.py defines the plain-label case.
+        Rows come from crf_marginals.spans_from_paths(viterbi paths, labels) or anywhere else;
+        one forward-backward serves them all. Out-of-range rows raise ValueError."""
+        lengths = self._check(emissions, mask)
+        spans = check_spans(spans, lengths, self.num_tags)
+        passes = self._passes(emissions, mask, lengths) if spans.shape[0] else None
+        if passes is None:
+            return torch.zeros(0, dtype=_float(emissions), device=emissions.device)
+        return passes.span_probabilities(spans)
+
+    @torch.no_grad()
+    def confidences(self, emissions: Tensor, mask: Tensor, spans: Tensor) -> tuple[Tensor, Tensor]:
+        """(marginals, span probabilities) from one forward-backward instead of two."""
+        lengths = self._check(emissions, mask)
+        spans = check_spans(spans, lengths, self.num_tags)
+        passes = self._passes(emissions, mask, lengths)
+        if passes is None:  # no positions, hence no spans
+            empty = torch.zeros(emissions.shape, dtype=_float(emissions), device=emissions.device)
+            return empty, empty.new_zeros(0)
+        return passes.marginals(), passes.span_probabilities(spans)
+
+    def _passes(self, emissions: Tensor, mask: Tensor, lengths: Tensor) -> ForwardBackward | None:
+        """The forward-backward of a checked batch; None when it has no positions."""
+        if emissions.shape[0] == 0 or emissions.shape[1] == 0:
+            return None
+        raw = (self.transitions, self.start_transitions, self.end_transitions)
+        allowed = (self.allowed_transitions, self.allowed_start, self.allowed_end)
+        scores = CrfScores(raw, allowed, emissions.device)
+        return ForwardBackward(scores, emissions, mask.bool(), lengths)
 
     @torch.inference_mode()
     def viterbi_decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
@@ -406,7 +417,7 @@ class ConditionalRandomField(torch.nn.Module):
             score.add_(em_t)
 
         last = (lengths - 1).clamp(min=0)
-        current = (_gather_last(scores, last) + end).argmax(-1, keepdim=True)  # last word's tag
+        current = (gather_last(scores, last) + end).argmax(-1, keepdim=True)  # last word's tag
         path = [current]
         if steps > 1:
             # Past a sentence's end its pointers must hand the last tag back unchanged.
