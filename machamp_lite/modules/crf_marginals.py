@@ -4,8 +4,8 @@ exact token marginals p(y_t = k | x) and exact probabilities of labelled spans (
 The scaled forward and backward recursions and the log partition function live here so that
 the training loss (crf.py's `_LogLikelihood`) and the confidences share them; what differs is
 the weights they are given (the loss: its own shift and the finite penalty; the confidences:
-a shift by the largest allowed score and hard zeros). The scaled recursions are time-major ([T, B, K]),
-the log-space one batch-major ([B, T, K]), as their callers hold their tensors.
+a shift by the largest allowed score and hard zeros). The scaled recursions are time-major
+([T, B, K]), the log-space one batch-major ([B, T, K]), as their callers hold their tensors.
 
 Fast path: the scaled forward-backward in probability space (float64), one small matrix
 product per step. A sentence whose scores are so far apart that a whole step underflows (no
