@@ -20,7 +20,7 @@ LENGTHS = (50, 200)
 SEED = 13
 
 
-def _median_ms(
+def median_ms(
     functions: dict[str, Callable[[], object]], repeats: int, warmup: int
 ) -> dict[str, float]:
     """Median wall time of each function in ms. The functions take turns within every repeat,
@@ -138,7 +138,7 @@ def _timings(
 ) -> dict[str, dict[str, float]]:
     """Median ms per call of every contender, per sentence length."""
     return {
-        str(steps): _median_ms(_contenders(ours, theirs, *_inputs(steps, full)), repeats, warmup)
+        str(steps): median_ms(_contenders(ours, theirs, *_inputs(steps, full)), repeats, warmup)
         for steps in LENGTHS
     }
 

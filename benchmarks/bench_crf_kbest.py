@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.bench_crf import _median_ms
+from benchmarks.bench_crf import median_ms
 from benchmarks.bench_train_predict import load_average, machine
 from machamp_lite.modules.crf import ConditionalRandomField, bio_transition_constraints
 from machamp_lite.modules.crf_kbest import kbest_viterbi
@@ -54,7 +54,7 @@ def run(repeats: int = 50) -> dict[str, Any]:
             "kbest_n3": lambda: kbest_viterbi(crf, emissions, mask, 3),
             "kbest_n10": lambda: kbest_viterbi(crf, emissions, mask, 10),
         }
-        times = _median_ms(functions, repeats, warmup=5)
+        times = median_ms(functions, repeats, warmup=5)
         best = kbest_viterbi(crf, emissions, mask, 3)
         same = [entries[0][0] for entries in best] == crf.viterbi_decode(emissions, mask)
     finally:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from benchmarks.bench_crf import median_ms
 from benchmarks.bench_train_predict import load_average, machine
 from machamp_lite.modules.crf import ConditionalRandomField, bio_transition_constraints
 from machamp_lite.modules.crf_marginals import spans_from_paths
@@ -103,20 +102,6 @@ def contenders(
     }
 
 
-def median_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time in ms per batch. The functions take turns within every repeat, so that
-    load from elsewhere on the machine hits all of them alike."""
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
-
-
 def run(repeats: int = 200, batch_count: int = 8) -> dict[str, Any]:
     crf = make_crf()
     batches = make_batches(batch_count)
@@ -141,9 +126,8 @@ def run(repeats: int = 200, batch_count: int = 8) -> dict[str, Any]:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             functions = contenders(crf, batches)
-            ms = {
-                name: value / batch_count for name, value in median_ms(functions, repeats).items()
-            }
+            medians = median_ms(functions, repeats, warmup=1)
+            ms = {name: value / batch_count for name, value in medians.items()}
             viterbi = ms["viterbi"]
             result[f"threads_{threads}"] = {
                 "ms": {name: round(value, 3) for name, value in ms.items()},
