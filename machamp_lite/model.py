@@ -227,6 +227,47 @@ class MultiTaskModel(nn.Module):
             predicted[task] = decoder.decode(vectors[task], mask, **extra)
         return predicted
 
+    @torch.no_grad()
+    def task_logits(
+        self, inputs: dict, tasks: Sequence[str]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Each of ``tasks``'s scores (``Decoder.logits``; its decoder must give probabilities)
+        and the word mask, from one encoder pass: what calibration fits a temperature on."""
+        vectors, mask = self.task_vectors(inputs, tasks)
+        decoders = {t: cast(Decoder, self.decoders[t]) for t in tasks}
+        return {t: d.logits(vectors[t], mask) for t, d in decoders.items()}, mask
+
+    @torch.no_grad()
+    def predict_confidences(
+        self,
+        inputs: dict,
+        tasks: Sequence[str],
+        temperatures: Mapping[str, float],
+        topn: Mapping[str, int] | int = 1,
+        min_confidence: float | None = None,
+    ) -> dict[str, list]:
+        """Like ``predict``, but a task whose decoder gives probabilities predicts its
+        ``confidences`` dicts (at its temperature and top-n, 1 when not given); other tasks
+        predict as in ``predict``."""
+        vectors, mask = self.task_vectors(inputs, tasks)
+        predicted: dict[str, list] = {}
+        for task in tasks:
+            decoder = cast(Decoder, self.decoders[task])
+            if not decoder.gives_probabilities:
+                wanted = getattr(decoder, "decode_inputs", ())
+                extra = {key: inputs[key] for key in wanted if key in inputs}
+                predicted[task] = decoder.decode(vectors[task], mask, **extra)
+                continue
+            logits = decoder.logits(vectors[task], mask)
+            predicted[task] = decoder.confidences(
+                logits,
+                mask,
+                temperatures.get(task, 1.0),
+                topn if isinstance(topn, int) else topn.get(task, 1),
+                min_confidence,
+            )
+        return predicted
+
     def task_vectors(
         self, inputs: dict, tasks: Sequence[str]
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

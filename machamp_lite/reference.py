@@ -76,6 +76,8 @@ def describe_component(kind: str, name: str, component: Any) -> dict[str, Any]:
         codec = component.codec
         row["level"] = "subword" if getattr(codec, "subword_view", False) else codec.level
         row["default_metric"] = getattr(component, "default_metric", None)
+        # Whether predict --probabilities / --topn and calibration apply to its predictions.
+        row["probabilities"] = bool(getattr(component, "gives_probabilities", False))
     row["parameters"] = [
         {**p, "set_by": _set_by(kind, p["name"]).replace("`", "")}
         for p in describe_parameters(component)
@@ -119,7 +121,8 @@ def format_components(listing: dict[str, list[dict[str, Any]]] | None = None) ->
         for row in listing[kind + "s"]:
             head = f"  {row['name']}"
             if kind == "decoder":
-                head += f"  [{row['level']} level, default metric {row['default_metric']}]"
+                extra = ", probabilities" if row.get("probabilities") else ""
+                head += f"  [{row['level']} level, default metric {row['default_metric']}{extra}]"
             lines.append(f"{head}  {row['class']}")
             if row["summary"]:
                 lines.append(
@@ -308,6 +311,8 @@ def generate_reference() -> str:
             if kind == "decoder":
                 facts.append(f"level: {row['level']}")
                 facts.append(f"default metric: `{row['default_metric']}`")
+                if row.get("probabilities"):
+                    facts.append("gives probabilities (`predict --probabilities`, `--topn`)")
             out.append(", ".join(facts))
             if row["summary"]:
                 out += ["", row["summary"]]

@@ -51,7 +51,8 @@ def test_text_lists_every_registered_component_with_parameters(capsys):
             assert f"\n  {name}  " in out, name
     assert "dropout: float = 0.0    <- task key dropout" in out
     assert "max_input_length: int = 512    <- parameter key encoder.max_input_length" in out
-    assert "[token level, default metric span_f1]" in out
+    assert "seq_bio  [token level, default metric span_f1, probabilities]" in out
+    assert "string2string  [token level, default metric accuracy]" in out  # lemmas: none
     assert "input_dim" not in out  # set by machamp-lite, not a config key
 
 

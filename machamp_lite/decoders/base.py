@@ -50,6 +50,12 @@ class Decoder(nn.Module):
     metric_aliases: ClassVar[dict[str, str]] = {}
     # Batch inputs that ``decode`` takes beside the vectors, by name (mlm: "masked_targets").
     decode_inputs: ClassVar[tuple[str, ...]] = ()
+    # Whether the task's predictions have probabilities (``predict --probabilities`` and
+    # ``--topn``, a temperature fitted on dev data): such a decoder implements ``logits``,
+    # ``nll_at_temperature`` and ``confidences`` (``confidence.py`` has the softmax and CRF
+    # versions). ``drops_entities``: its ``confidences`` applies ``min_confidence``.
+    gives_probabilities: ClassVar[bool] = False
+    drops_entities: ClassVar[bool] = False
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary):
         super().__init__()
@@ -58,6 +64,13 @@ class Decoder(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # Probabilities describe the parent's labels: a subclass with its own codec or decode
+        # (lemmas as edit scripts, segmentation) gives none unless it says so itself.
+        if "gives_probabilities" not in cls.__dict__ and (
+            "codec" in cls.__dict__ or "decode" in cls.__dict__
+        ):
+            cls.gives_probabilities = False
+            cls.drops_entities = False
         for name, read in _MOVED_TO_CODEC.items():
             if name in cls.__dict__ and cls.__dict__[name] != read(cls.codec):
                 raise TypeError(
@@ -81,6 +94,32 @@ class Decoder(nn.Module):
         """Per sentence, its predicted targets: for token-level tasks a list with one per word,
         else one; ``codec.targets_to_labels`` turns them into labels."""
         raise NotImplementedError
+
+    def logits(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The unnormalised scores that probabilities come from and a temperature divides:
+        ``[batch, words, labels]`` for token-level tasks, ``[batch, labels]`` otherwise."""
+        raise NotImplementedError(f"{type(self).__name__} gives no probabilities")
+
+    def nll_at_temperature(
+        self, logits: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor, temperature: float
+    ) -> torch.Tensor:
+        """Per sentence, the negative log-likelihood (float64) of the gold targets (as the
+        codec's ``to_tensor`` makes them) under ``logits`` at ``temperature``: what calibration
+        minimises. Gold indices below 0 (labels unseen in training) add nothing."""
+        raise NotImplementedError(f"{type(self).__name__} gives no probabilities")
+
+    def confidences(
+        self,
+        logits: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float = 1.0,
+        topn: int = 1,
+        min_confidence: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per sentence, its prediction with probabilities at ``temperature`` (the dict that
+        ``predict --probabilities`` writes; ``confidence.py`` describes its keys). The labels
+        are those of ``decode``, whatever the temperature."""
+        raise NotImplementedError(f"{type(self).__name__} gives no probabilities")
 
 
 class LinearDecoder(Decoder):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..data.vocabulary import LabelVocabulary
@@ -9,6 +11,7 @@ from ..modules.crf import ConditionalRandomField, bio_transition_constraints
 from ..registry import decoders
 from .base import LinearDecoder
 from .codecs import BioCodec
+from .confidence import crf_confidences, crf_nll
 
 
 @decoders.register("seq_bio")
@@ -21,6 +24,8 @@ class CrfTagger(LinearDecoder):
 
     codec = BioCodec()
     default_metric = "span_f1"
+    gives_probabilities = True
+    drops_entities = True
 
     def __init__(self, input_dim: int, vocabulary: LabelVocabulary, dropout: float = 0.0):
         super().__init__(input_dim, vocabulary, dropout)
@@ -41,3 +46,23 @@ class CrfTagger(LinearDecoder):
         paths = self.crf.viterbi_decode(emissions, mask)
         labels = self.vocabulary.labels
         return [[labels[i] for i in path] for path in paths]
+
+    def logits(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.projection(vectors)
+
+    def nll_at_temperature(
+        self, logits: torch.Tensor, mask: torch.Tensor, gold: torch.Tensor, temperature: float
+    ) -> torch.Tensor:
+        return crf_nll(self.crf, logits, mask, gold, temperature)
+
+    @torch.no_grad()
+    def confidences(
+        self,
+        logits: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float = 1.0,
+        topn: int = 1,
+        min_confidence: float | None = None,
+    ) -> list[dict[str, Any]]:
+        labels = self.vocabulary.labels
+        return crf_confidences(self.crf, logits, mask, labels, temperature, topn, min_confidence)
