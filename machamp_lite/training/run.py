@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..calibration import calibrate_after_training
 from ..config import (
     Problems,
     check_run_name,
@@ -249,6 +250,9 @@ def train(
             trainer.restore(load_checkpoint(checkpoint, model))
             logger.info("resumed from %s (epoch %d done)", checkpoint, trainer.completed_epochs)
         trainer.fit()
+        del trainer  # its optimizer state is not needed to calibrate the saved model
+        if context.is_main:
+            calibrate_after_training(folder, params, datasets, torch_device, allow_plugins)
     except Terminated:
         last = latest_checkpoint(folder) if context.is_main else None
         if last is None:
