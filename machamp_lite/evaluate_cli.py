@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import calibration_metrics
 from .data.text import EncodingError, check_encoding_option
 from .evaluate_modes import EvaluateUsageError, task_report, ud_report
 from .evaluation import evaluate_by_language, evaluate_compare, evaluate_pairs
@@ -43,6 +44,7 @@ examples:
   machamp-lite evaluate dev.conllu pred.conllu                   # CoNLL 2018 (UD) scores
   machamp-lite evaluate dev.conll pred.conll --dataset_config cfg.json [--dataset NAME]
   machamp-lite evaluate dev.conll pred.conll --model logs/RUN/DATE/model
+  machamp-lite evaluate dev.conll dev.pred --probabilities dev.pred.probabilities.jsonl --plot c.png
 
 Two CoNLL-U files (by suffix or content) without any label option (--label_column,
 --metrics, --scheme, ...) are scored as the CoNLL 2018 shared task scores them: tokens,
@@ -213,6 +215,23 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE",
         help="plugin modules that the dataset config or model names, allowed to be imported",
     )
+    confidence = parser.add_argument_group(
+        "calibration of one prediction's probabilities (predict --probabilities)"
+    )
+    confidence.add_argument(
+        "--probabilities",
+        metavar="FILE",
+        default=None,
+        help="predict's side file of PRED (OUTPUT.probabilities.jsonl): add how well its "
+        "probabilities match the accuracy of words and entities (ECE, reliability bins) and "
+        "entity precision/recall per probability threshold; --plot then draws these",
+    )
+    confidence.add_argument(
+        "--task", metavar="NAME", default=None, help="the side file's task (when it has several)"
+    )
+    confidence.add_argument(
+        "--bins", type=int, default=None, help="equal-width confidence bins (default 10)"
+    )
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -301,12 +320,14 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
     """Check how the arguments fit together and score the files."""
     files = list(getattr(args, "files", None) or [args.gold, args.pred])
     check_encoding_option(getattr(args, "encoding", "utf-8"), EvaluateUsageError)
+    calibration_metrics.check_calibration_options(args, files)
+    side = getattr(args, "probabilities", None)
     if getattr(args, "dataset_config", None) or getattr(args, "model", None):
         return task_report(args, files)
     for option in ("dataset", "plugins"):
         if getattr(args, option, None):
             raise EvaluateUsageError(f"--{option} goes with --dataset_config CFG or --model MODEL")
-    report = ud_report(args, files)
+    report = ud_report(args, files) if side is None else None
     if report is not None:
         return report
     label_column = -1 if args.label_column is None else args.label_column
@@ -360,7 +381,16 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
     pairs = [(files[i], files[i + 1]) for i in range(0, len(files), 2)]
     if names is not None and len(names) != len(pairs):
         raise EvaluateUsageError(f"{len(names)} names for {len(pairs)} file pairs")
-    return evaluate_pairs(pairs, names, **options)
+    report = evaluate_pairs(pairs, names, **options)
+    if side is not None:
+        report["calibration"] = calibration_metrics.calibration_section(
+            files[0], files[1], side, layout, options["scheme"], *_task_and_bins(args)
+        )
+    return report
+
+
+def _task_and_bins(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    return getattr(args, "task", None), getattr(args, "bins", None)
 
 
 def _warn_unmapped(report: dict[str, Any]) -> None:
@@ -388,7 +418,12 @@ def run_evaluate(args) -> None:
         return
     types = _check_types(report, getattr(args, "types", None))
     _warn_unmapped(report)
-    if getattr(args, "plot", None):
+    calibration = report.get("calibration")
+    if calibration is not None and getattr(args, "plot", None):
+        from .plotting_calibration import plot_calibration
+
+        print(f"wrote {plot_calibration(calibration, args.plot, args.plot_title)}", file=sys.stderr)
+    elif getattr(args, "plot", None):
         from .plotting import plot_per_type_f1
 
         mode = report["mode"]
@@ -402,4 +437,9 @@ def run_evaluate(args) -> None:
             support={t: s["support"] for t, s in support_source["per_type"].items()},
         )
         print(f"wrote {path}", file=sys.stderr)
-    print(json.dumps(report, indent=2) if args.json else format_table(report, types))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report, types))
+        if calibration is not None:
+            print("\n" + calibration_metrics.format_calibration(calibration))

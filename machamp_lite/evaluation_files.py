@@ -14,6 +14,7 @@ from .data.sentence import Sentence, TaskColumn
 from .data.text import split_fields, stream_lines
 from .errors import DataError
 from .registry import readers
+from .topn_cells import read_topn_labels
 
 SEPARATORS = ("whitespace", "tab")
 # Token lines that guess_separator looks at.
@@ -113,6 +114,7 @@ class Layout:
         """Gold (read unless given) and prediction, checked to be aligned."""
         gold = self.read(gold_path) if gold is None else gold
         pred = self.read(pred_path)
+        read_topn_labels(pred, "label")  # predict --topn's cells, as their first label
         check_aligned(str(gold_path), gold, str(pred_path), pred)
         return gold, pred
 

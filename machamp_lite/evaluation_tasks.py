@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .evaluation_files import check_aligned
 from .metrics.task_scores import ADDITIONAL_KEY, TrainingLabels, score_task
 from .registry import decoders, import_allowed_plugins, metrics
+from .topn_cells import read_prediction_file
 
 # The class attribute (on a decoder or its codec) by which a task says that prediction files
 # hold nothing of it to score.
@@ -155,7 +156,7 @@ def evaluate_tasks(
         )
     readable = {**dataset, "tasks": scored}
     gold = read_dataset_file(readable, str(gold_path), limit=-1)
-    pred = read_dataset_file(readable, str(pred_path), limit=-1)
+    pred = read_prediction_file(readable, str(pred_path))  # top-n cells: their first label
     check_aligned(str(gold_path), gold, str(pred_path), pred)
     training = _TrainingLabelsOfFiles(dataset)
     notes = []

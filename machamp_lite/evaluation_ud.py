@@ -313,7 +313,7 @@ def evaluate_ud(
     for name, (gold_path, pred_path) in zip(names, pairs):
         gold = banks.get(str(gold_path)) or read_treebank(gold_path, encoding)
         banks = {str(gold_path): gold}  # --compare reads its gold file once
-        pred = read_treebank(pred_path, encoding)
+        pred = read_treebank(pred_path, encoding, topn=True)
         counts = count_pair(gold, pred)
         rows.append(_row(name, gold_path, pred_path, counts, _notes(gold, pred)))
         for metric, c in counts.items():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .data.text import gc_paused, iter_lines, read_text
 from .errors import DataError
+from .topn_cells import read_topn_attributes
 
 # The scorer's list of the features that UFeats compares.
 UNIVERSAL_FEATURES = frozenset(
@@ -20,6 +21,7 @@ UNIVERSAL_FEATURES = frozenset(
     "VerbForm Mood Tense Aspect Voice Evident Polarity Person Polite".split()
 )
 ROOT = -1  # a word's head index when it hangs from the root
+TOPN_COLUMNS = ("upos", "xpos", "lemma", "deprel")  # what predict --topn can write top-n cells in
 _MULTIWORD = re.compile(r"([1-9][0-9]*)-([1-9][0-9]*)")
 _EMPTY_NODE = re.compile(r"[0-9]+\.[1-9][0-9]*")
 
@@ -186,9 +188,10 @@ class _Parser:
         )
 
 
-def read_treebank(path: str, encoding: str = "utf-8") -> Treebank:
+def read_treebank(path: str, encoding: str = "utf-8", topn: bool = False) -> Treebank:
     """A CoNLL-U file's text, tokens, sentences and words; a malformed line is a
-    :class:`DataError` naming it."""
+    :class:`DataError` naming it. ``topn`` (a prediction): ``predict --topn``'s cells in UPOS,
+    XPOS, LEMMA and DEPREL read as their first label (FEATS hold "=" of their own)."""
     parser = _Parser(str(path))
     number = 0
     text = read_text(str(path), encoding)
@@ -203,4 +206,7 @@ def read_treebank(path: str, encoding: str = "utf-8") -> Treebank:
         parser.end_sentence(number + 1)
     if not parser.bank.words:
         raise DataError("no words found (only comments, empty nodes or blank lines)", str(path))
+    if topn and "deprel" in read_topn_attributes(parser.bank.words, TOPN_COLUMNS):
+        for word in parser.bank.words:
+            word.relation = word.deprel.split(":", 1)[0]
     return parser.bank
