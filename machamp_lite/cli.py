@@ -118,58 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--memory_budget_gb", type=float, default=None)
     add_plugins_argument(experiment, PLUGINS_HELP_CONFIGS)
 
+    from .cli_predict import add_predict_arguments
+
     predict = commands.add_parser("predict", help="label a file with a trained model")
-    predict.add_argument("model_dir")
-    predict.add_argument(
-        "files",
-        nargs="+",
-        metavar="INPUT OUTPUT",
-        help="an input file and the output to write; several pairs as MaChAmp's predict.py "
-        "takes them (INPUT1 OUTPUT1 INPUT2 OUTPUT2 ...)",
-    )
-    predict.add_argument(
-        "--batch_size",
-        type=int,
-        default=None,
-        help="sentences per prediction batch (default: the model's prediction.batch_size)",
-    )
-    predict.add_argument(
-        "--topn",
-        type=int,
-        default=None,
-        help="MaChAmp's n-best output; only 1 here (one label per item)",
-    )
-    predict.add_argument(
-        "--dataset", default=None, help="which training dataset's format and tasks to use"
-    )
-    predict.add_argument(
-        "--labels_only",
-        action="store_true",
-        help="one label per token line, blank line between sentences",
-    )
-    predict.add_argument(
-        "--raw_text",
-        action="store_true",
-        help="input is plain text, one sentence per line; output token<TAB>label",
-    )
-    predict.add_argument(
-        "--device", default=None, help="cpu, cuda or cuda:N; MaChAmp's -1 (cpu) and N (cuda:N)"
-    )
-    predict.add_argument("--threads", type=int, default=None)
-    predict.add_argument(
-        "--max_sents",
-        type=int,
-        default=None,
-        metavar="N",
-        help="predict and write only the first N sentences of each input (N >= 1; MaChAmp's "
-        "--max_sents); the output then ends after sentence N",
-    )
-    predict.add_argument(
-        "--encoding",
-        default=None,
-        help="of the input and of the output written in place (default: the dataset's "
-        '"encoding" key, utf-8 unless set; e.g. utf-16, latin-1)',
-    )
+    add_predict_arguments(predict)
     add_plugins_argument(predict, PLUGINS_HELP_MODEL)
 
     from .export_hf import add_export_arguments
@@ -179,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_export_arguments(export)
     add_plugins_argument(export, PLUGINS_HELP_MODEL)
+
+    from .calibration import add_calibrate_arguments
+
+    calibrate = commands.add_parser("calibrate", help="fit each task's temperature on dev data")
+    add_calibrate_arguments(calibrate)
+    add_plugins_argument(calibrate, PLUGINS_HELP_MODEL)
 
     from .evaluate_cli import add_evaluate_arguments
 
@@ -305,51 +263,9 @@ def run_experiment(args) -> None:
 
 
 def run_predict(args) -> None:
-    import torch
+    from .cli_predict import run_predict as predict
 
-    from .predict import Predictor
-    from .registry import import_plugin_modules
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import_plugin_modules(args.plugins, "--plugins")
-    pairs = prediction_pairs(args.files)
-    if args.topn not in (None, 1):
-        raise ConfigError(
-            f"--topn {args.topn}: machamp-lite writes one label per item (MaChAmp writes the n "
-            "best with their probabilities); leave --topn out"
-        )
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch_size {args.batch_size}: must be at least 1")
-    predictor = Predictor.load(args.model_dir, args.device, allow_plugins=args.plugins)
-    if args.batch_size is not None:
-        predictor.params.setdefault("prediction", {})["batch_size"] = args.batch_size
-    for input_path, output_path in pairs:
-        count = predictor.predict_file(
-            input_path,
-            output_path,
-            args.dataset,
-            args.labels_only,
-            args.raw_text,
-            encoding=args.encoding,
-            max_sents=args.max_sents,
-        )
-        print(f"wrote {count} sentences to {output_path}", file=sys.stderr)
-
-
-def prediction_pairs(files: list[str]) -> list[tuple[str, str]]:
-    """``predict``'s positional files as (input, output) pairs: one pair, or several as
-    MaChAmp's predict.py takes them; an odd count is an error before anything is loaded."""
-    if len(files) % 2:
-        raise ConfigError(
-            f"predict takes an output file for each input file (INPUT OUTPUT [INPUT OUTPUT ...]), "
-            f"got {len(files)} file(s): {' '.join(files)}"
-        )
-    pairs = list(zip(files[0::2], files[1::2]))
-    outputs = [output for _, output in pairs]
-    if len(set(outputs)) != len(outputs):
-        raise ConfigError("predict: two inputs name the same output file; give each its own")
-    return pairs
+    predict(args)
 
 
 def run_evaluate(args) -> None:
@@ -362,6 +278,12 @@ def run_export(args) -> None:
     from .export_hf import run_export as export
 
     export(args)
+
+
+def run_calibrate(args) -> None:
+    from .calibration import run_calibrate as calibrate
+
+    calibrate(args)
 
 
 def run_components(args) -> None:
@@ -401,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "predict": run_predict,
         "evaluate": run_evaluate,
         "export": run_export,
+        "calibrate": run_calibrate,
         "components": run_components,
     }
     try:

@@ -188,7 +188,7 @@ def _is_int(value: Any) -> bool:
 def check_machamp_task_keys(task: dict[str, Any], where: str, problems: Problems) -> None:
     """The task keys that MaChAmp added beside the decoder's own: ``layers_to_use`` (a
     non-empty list of layer numbers, negative from the top), ``dec_dataset_embed_idx`` (-1:
-    the dataset's name; a column number) and ``topn`` (1: one label per item)."""
+    the dataset's name; a column number) and ``topn`` (labels written per item by ``predict``)."""
     layers = task.get("layers_to_use", [-1])
     if not (
         isinstance(layers, list)
@@ -214,11 +214,6 @@ def check_machamp_task_keys(task: dict[str, Any], where: str, problems: Problems
     topn = task.get("topn", 1)
     if not _is_int(topn) or topn < 1:
         problems.add(f"{where}: key 'topn' must be an integer >= 1, got {shown(topn)}")
-    elif topn > 1:
-        problems.add(
-            f"{where}: key 'topn' is {topn}, but machamp-lite writes one label per item (MaChAmp "
-            "writes the n best with their probabilities); set it to 1"
-        )
 
 
 def check_dataset_embed_idx(value: Any, where: str, problems: Problems) -> None:

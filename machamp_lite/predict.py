@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +15,7 @@ from tqdm import tqdm
 from .data.batching import make_batches
 from .data.dataset import make_reader, read_dataset_file, task_columns
 from .data.sentence import Sentence
-from .data.text import EncodingError, check_encoding_option, stream_lines
+from .data.text import EncodingError, check_encoding_option
 from .data.tokenization import EncodedSentence
 from .data.writers import (
     check_not_input,
@@ -30,6 +28,15 @@ from .decoders.base import Decoder
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
+from .prediction_confidence import (
+    ConfidenceOptions,
+    ConfidencePlan,
+    SideFile,
+    check_side_file,
+    probability_tasks,
+    side_file_path,
+)
+from .prediction_inputs import first_lines, iter_raw_text
 from .segmented_text import segmentation_task, segmented_prediction, word_datasets
 
 logger = logging.getLogger(__name__)
@@ -64,10 +71,12 @@ def predict_encoded(
     device: torch.device | str = "cpu",
     words: Sequence[Sequence[str]] | None = None,
     dataset: str | None = None,
+    confidence: ConfidenceOptions | None = None,
 ) -> dict[str, list[Any]]:
     """Predictions for every sentence, in input order, for each of ``tasks``. With ``words``,
     each decoder's ``targets_to_labels`` turns its targets back into labels. ``dataset`` names
-    the dataset the sentences belong to, for a model with dataset embeddings."""
+    the dataset the sentences belong to, for a model with dataset embeddings. With
+    ``confidence``, a task that gives probabilities predicts its ``confidences`` dicts."""
     model.eval()
     device = torch.device(device)
     encoder = model.encoder
@@ -82,25 +91,46 @@ def predict_encoded(
         inputs = encoder.collate([encoded[i] for i in batch], max_tokens)
         if dataset_id is not None:
             inputs["dataset_ids"] = torch.full((len(batch),), dataset_id, dtype=torch.long)
-        predicted = model.predict(move(inputs, device), tasks)
+        if confidence is None:
+            predicted = model.predict(move(inputs, device), tasks)
+        else:
+            predicted = model.predict_confidences(
+                move(inputs, device),
+                tasks,
+                {t: confidence.temperature(t) for t in tasks},
+                {t: confidence.topn_for(t) for t in tasks},
+                confidence.min_confidence,
+            )
         for task, values in predicted.items():
             for index, value in zip(batch, values):
                 results[task][index] = value
     if words is not None:
         for task in tasks:
             restore = cast(Decoder, model.decoders[task]).codec.targets_to_labels
-            results[task] = [restore(list(w), r) for w, r in zip(words, results[task])]
+            results[task] = [
+                r if isinstance(r, dict) else restore(list(w), r)  # dicts hold labels already
+                for w, r in zip(words, results[task])
+            ]
     return results
 
 
 class Predictor:
     """A trained model ready to label text: ``Predictor.load(path).predict([["a", "b"]])``."""
 
-    def __init__(self, model: MultiTaskModel, params: dict, datasets: dict, device="cpu"):
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        params: dict,
+        datasets: dict,
+        device="cpu",
+        temperatures: dict[str, float] | None = None,
+    ):
         self.model = model
         self.params = params
         self.datasets = datasets
         self.device = torch.device(device)
+        # Per task, the temperature fitted on dev data (calibration.py); 1 where none was.
+        self.temperatures = dict(temperatures or {})
 
     @classmethod
     def load(
@@ -109,10 +139,11 @@ class Predictor:
         """Load a model folder. Plugin modules that its configs name are imported only if
         ``allow_plugins`` lists them (or they are imported already): importing runs code."""
         from .archive import load_archive
+        from .calibration import read_calibration
 
         device = str(resolve_device(device))
         model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
-        return cls(model, params, datasets, device)
+        return cls(model, params, datasets, device, read_calibration(Path(path)))
 
     def dataset(self, name: str | None) -> dict:
         """The config of dataset ``name`` (None: the model's only dataset, or its only one
@@ -158,14 +189,65 @@ class Predictor:
         )
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
+    def confidences(
+        self,
+        sentences: Sequence[Sequence[str]],
+        dataset: str | None = None,
+        topn: int | None = None,
+        min_confidence: float | None = None,
+        calibrated: bool = True,
+    ) -> list[dict]:
+        """Predictions with probabilities for pre-split sentences: per sentence ``{task:
+        result}``, where a task that gives probabilities has the dict that ``predict
+        --probabilities`` writes (decoders/confidence.py: labels, each word's probability,
+        entities with theirs, with ``topn`` the n best) and other tasks their labels.
+        ``calibrated`` uses the temperatures fitted after training (else 1). ``topn`` None
+        takes each task's dataset-config ``topn`` (default 1)."""
+        config = self.dataset(dataset)
+        options = self._confidence_options(config, topn, min_confidence, calibrated)
+        tasks = list(config["tasks"])
+        probability_tasks(self.model.decoders, tasks, options)
+        words = [list(s) for s in sentences]
+        encoded = self.model.encoder.encode_many(words)
+        predicted = predict_encoded(
+            self.model,
+            encoded,
+            tasks,
+            *self._batch_settings(),
+            self.device,
+            words,
+            config["name"],
+            options,
+        )
+        return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
+
+    def _confidence_options(
+        self, config: dict, topn: int | None, min_confidence: float | None, calibrated: bool
+    ) -> ConfidenceOptions:
+        task_topn = {t: task.get("topn", 1) for t, task in config["tasks"].items()}
+        return ConfidenceOptions(
+            topn, min_confidence, bool(calibrated), self.temperatures, task_topn
+        )
+
     def predict_sentences(
-        self, sentences: Sequence[Sentence], tasks: Sequence[str], dataset: str | None = None
+        self,
+        sentences: Sequence[Sentence],
+        tasks: Sequence[str],
+        dataset: str | None = None,
+        confidence: ConfidenceOptions | None = None,
     ) -> dict:
         """Predictions of ``tasks`` for sentences of ``dataset`` (see ``predict_encoded``)."""
         words = [s.words for s in sentences]
         encoded = encode_sentences(self.model.encoder, sentences)
         return predict_encoded(
-            self.model, encoded, tasks, *self._batch_settings(), self.device, words, dataset
+            self.model,
+            encoded,
+            tasks,
+            *self._batch_settings(),
+            self.device,
+            words,
+            dataset,
+            confidence,
         )
 
     def _predict_file_streaming(
@@ -177,6 +259,7 @@ class Predictor:
         sentences: Iterator[Sentence],
         labels_only: bool,
         raw_text: bool,
+        plan: ConfidencePlan | None = None,
     ) -> int:
         """Predict and write ``sentences`` in chunks of ``prediction.chunk_sentences``, so a
         file of any size is labelled in bounded memory; the output appears atomically at the
@@ -188,7 +271,10 @@ class Predictor:
         def chunks() -> Iterator[tuple[list[Sentence], dict]]:
             nonlocal count
             while chunk := list(itertools.islice(sentences, size)):
-                predicted = self.predict_sentences(chunk, tasks, config["name"])
+                options = None if plan is None else plan.options
+                predicted = self.predict_sentences(chunk, tasks, config["name"], options)
+                if plan is not None:
+                    predicted = plan.apply(predicted, chunk)
                 count += len(chunk)
                 progress.update(len(chunk))
                 yield chunk, predicted
@@ -216,23 +302,69 @@ class Predictor:
         raw_text: bool = False,
         encoding: str | None = None,
         max_sents: int | None = None,
+        probabilities: str | bool | None = None,
+        topn: int | None = None,
+        min_confidence: float | None = None,
+        calibrated: bool = True,
     ) -> int:
         """Label a file; returns the number of sentences. The output is written atomically, in
         the input's encoding: ``encoding`` (``--encoding``) when given, else the dataset
         config's. A file that is not text in it is reported with ``--encoding`` advice.
-        ``max_sents`` (MaChAmp's): only the first N sentences are read, predicted and written."""
+        ``max_sents`` (MaChAmp's): only the first N sentences are read, predicted and written.
+        ``probabilities`` (True: ``OUTPUT.probabilities.jsonl``, or a path) writes the side
+        file, ``topn`` top-n cells, ``min_confidence`` drops uncertain entities
+        (prediction_confidence.py); ``calibrated`` False ignores the fitted temperatures."""
         if max_sents is not None and (isinstance(max_sents, bool) or max_sents < 1):
             raise ConfigError(f"--max_sents {max_sents}: must be at least 1 (or left out: all)")
         config = self.dataset(dataset)
         if encoding is not None:
             check_encoding_option(encoding, ConfigError)
             config = {**config, "encoding": encoding}
+        plan = None
+        options = self._confidence_options(config, topn, min_confidence, calibrated)
+        if probabilities or options.largest_topn > 1 or min_confidence is not None:
+            plan = self._plan(config, input_path, output_path, probabilities, options)
         try:
-            return self._predict_file(
-                config, input_path, output_path, labels_only, raw_text, max_sents
+            count = self._predict_file(
+                config, input_path, output_path, labels_only, raw_text, max_sents, plan
             )
         except EncodingError as error:
+            if plan is not None:
+                plan.discard()
             raise error.for_option("--encoding") from None
+        except BaseException:
+            if plan is not None:
+                plan.discard()
+            raise
+        if plan is not None:
+            plan.commit()
+        return count
+
+    def _plan(
+        self,
+        config: dict,
+        input_path: str,
+        output_path: str,
+        probabilities: str | bool | None,
+        options: ConfidenceOptions,
+    ) -> ConfidencePlan:
+        """The checked confidence settings of one prediction file, its side file opened."""
+        if segmentation_task(self.datasets):
+            raise ConfigError(
+                "--probabilities, --topn and --min_confidence are not available yet for a "
+                "model with a tok (segmentation) task"
+            )
+        given, notes = probability_tasks(self.model.decoders, list(config["tasks"]), options)
+        for note in notes:
+            logger.warning(note)
+        side = None
+        if probabilities:
+            path = side_file_path(
+                output_path, probabilities if isinstance(probabilities, str) else None
+            )
+            check_side_file(path, input_path, output_path)
+            side = SideFile(path)
+        return ConfidencePlan(options, given, side)
 
     def _predict_file(
         self,
@@ -242,6 +374,7 @@ class Predictor:
         labels_only: bool,
         raw_text: bool,
         max_sents: int | None = None,
+        plan: ConfidencePlan | None = None,
     ) -> int:
         if Path(output_path).is_dir():
             raise DataError("is a directory; give the output a file name", output_path)
@@ -268,14 +401,17 @@ class Predictor:
                 stream = itertools.islice(stream, max_sents)
             if stream is not None and (raw_text or labels_only or not max_sents):
                 return self._predict_file_streaming(
-                    config, input_path, output_path, tasks, stream, labels_only, raw_text
+                    config, input_path, output_path, tasks, stream, labels_only, raw_text, plan
                 )
         if stream is not None:  # the first max_sents sentences, written into their lines below
             sentences = list(stream)
         else:
             limit = max_sents or -1
             sentences = read_dataset_file(config, input_path, require_labels=False, limit=limit)
-        predicted = self.predict_sentences(sentences, tasks, config["name"])
+        options = None if plan is None else plan.options
+        predicted = self.predict_sentences(sentences, tasks, config["name"], options)
+        if plan is not None:
+            predicted = plan.apply(predicted, sentences)
         if raw_text or labels_only:
             if not token_tasks:
                 raise ConfigError("--raw_text and --labels_only need a token-level task")
@@ -288,44 +424,3 @@ class Predictor:
         else:
             write_predictions(config, input_path, output_path, sentences, predicted)
         return len(sentences)
-
-
-def iter_raw_text(path: str, encoding: str = "utf-8") -> Iterator[Sentence]:
-    """Plain text read as consumed: one sentence per line, split on whitespace."""
-    found = False
-    for number, line in stream_lines(path, encoding):
-        words = line.split()
-        if words:
-            found = True
-            yield Sentence(words, {}, path, [number] * len(words))
-    if not found:
-        raise DataError("no sentences found", path)
-
-
-@contextlib.contextmanager
-def first_lines(path: str, encoding: str, last_line: int) -> Iterator[str]:
-    """A temporary copy of the input up to ``last_line`` (and the blank line after it), with
-    the input's name and byte-order mark: written into, it gives an output that ends after the
-    last predicted sentence whatever the format (sentence-per-line files have no blank line
-    where the copy could stop)."""
-    from .data.text import text_codec
-
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    bom, codec = text_codec(encoding, head)
-    kept: list[str] = []
-    after: list[str] = []  # up to two lines after last_line: is there a blank line, and more
-    for number, line in stream_lines(path, encoding):
-        if number <= last_line:
-            kept.append(line)
-            continue
-        after.append(line)
-        if line.strip() or len(after) == 2:
-            break
-    text = "\n".join(kept)
-    if after:  # the input's own characters up to the end of the blank line after last_line
-        text += "\n" + (after[0] + "\n" if len(after) == 2 and not after[0].strip() else "")
-    with tempfile.TemporaryDirectory(prefix="machamp-lite-first-") as folder:
-        copy = Path(folder) / Path(path).name
-        copy.write_bytes(bom + text.encode(codec))
-        yield str(copy)

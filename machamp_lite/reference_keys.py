@@ -49,7 +49,9 @@ TASK_DESCRIPTIONS = {
     "(-1: the dataset's name), `default_dec_dataset_embeds_dim` wide.",
     "additional_metrics": "MaChAmp's: more registered metrics to report for this task (in "
     "metrics.json and `evaluate`); only `metric` counts for model selection.",
-    "topn": "MaChAmp's: labels written per item; only 1 here (n-best output is not available).",
+    "topn": "MaChAmp's: `predict` writes the n most probable labels of this task as "
+    "`label=probability` pairs joined by `|` (seq_bio: the n best sequences); `predict --topn` "
+    "overrides it. Default 1: the label alone.",
     "allow_negative_loss_weight": "Set to `true` to allow a negative `loss_weight` (gradient "
     "reversal); without it a negative weight is refused as a likely typo.",
 }
@@ -138,6 +140,10 @@ PARAM_DESCRIPTIONS = {
     "`train --memory_budget_gb` sets it.",
     "training.precision": "Forward-pass precision: `fp32`, `bf16` or `fp16` (mixed precision; "
     "losses and the CRF stay in fp32).",
+    "training.calibrate": "After training, fit each task's temperature on the dev data (the "
+    "NLL-minimising T by which scores are divided before they become probabilities; labels do "
+    "not change) and store it in `RUN/model/calibration.json`; `predict --probabilities` uses "
+    "it. false: no calibration (T = 1); `machamp-lite calibrate MODEL` fits it later.",
     "prediction.batch_size": "Most sentences in a prediction batch (dev scoring and `predict`).",
     "prediction.max_tokens": "Most padded subword positions in a prediction batch, and in one "
     "encoder call: a longer sentence's windows are encoded in chunks of at most this size.",

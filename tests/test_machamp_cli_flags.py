@@ -1,6 +1,6 @@
 """MaChAmp's command-line conventions: ``predict`` with several INPUT OUTPUT pairs (one model
-load), ``--batch_size``, ``--max_sents``, ``--topn`` (1 only), and ``--device`` given as
-MaChAmp's integers."""
+load), ``--batch_size``, ``--max_sents``, ``--topn`` (checked before loading), and
+``--device`` given as MaChAmp's integers."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def test_predict_takes_several_input_output_pairs(model, tmp_path, capsys):
     "extra, expected",
     [
         (["extra.conll"], "predict takes an output file for each input file"),
-        (["--topn", "3"], "--topn 3: machamp-lite writes one label per item"),
+        (["--topn", "0"], "--topn 0: must be at least 1"),
+        (["--min_confidence", "2"], "--min_confidence 2.0: must be from 0 to 1"),
         (["--batch_size", "0"], "--batch_size 0: must be at least 1"),
         (["--max_sents", "0"], "--max_sents 0: must be at least 1"),
         (["--max_sents", "-3"], "--max_sents -3: must be at least 1"),

@@ -127,7 +127,6 @@ def test_a_malformed_decoders_section_is_refused(tmp_path, decoders, pattern):
 @pytest.mark.parametrize(
     "task, pattern",
     [
-        ({"topn": 3}, r"'topn' is 3, but machamp-lite writes one label"),
         ({"topn": 0}, r"'topn' must be an integer >= 1"),
         ({"layers_to_use": []}, r"'layers_to_use' must be a non-empty list"),
         ({"layers_to_use": [-1, -1]}, r"'layers_to_use' must be a non-empty list of distinct"),
