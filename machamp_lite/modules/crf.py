@@ -16,6 +16,7 @@ from .crf_marginals import (
     log_partition,
     scaled_backward,
     scaled_forward,
+    small_products_on_one_thread,
 )
 
 # Score given to a disallowed move. Large enough that no allowed path can lose to a path that uses
@@ -155,6 +156,14 @@ class _LogLikelihood(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
+        # Called outside log_likelihood's one-thread block, for products as small.
+        alphas = ctx.saved_tensors[0]
+        with small_products_on_one_thread(alphas.device, alphas.shape[1] * alphas.shape[2] ** 2):
+            return _LogLikelihood.gradients(ctx, grad)
+
+    @staticmethod
+    def gradients(ctx, grad):
+        """The backward pass proper (see the class docstring)."""
         (alphas, norms, f, e, end_w, mask_t, tags_t, lengths, last_tags) = ctx.saved_tensors[:9]
         ok_trans, ok_start, ok_end = ctx.saved_tensors[9:]
         em_dtype, trans_dtype, start_dtype, end_dtype = ctx.dtypes
@@ -289,7 +298,9 @@ class ConditionalRandomField(torch.nn.Module):
             self.allowed_end,
         )
         if emissions.device.type != "mps":  # MPS has no float64
-            result = _LogLikelihood.apply(emissions, tags, mask, lengths, *params)
+            # One thread for the [B, K] x [K, K] steps, which MKL splits at a cost (same bits).
+            with small_products_on_one_thread(emissions.device, batch * self.num_tags**2):
+                result = _LogLikelihood.apply(emissions, tags, mask, lengths, *params)
             if bool(torch.isfinite(result).all()):
                 return result
         # Scores so extreme that the fast path underflowed (or no float64): exact log space.
@@ -383,7 +394,13 @@ class ConditionalRandomField(torch.nn.Module):
         """Best tag path per sentence, each list exactly as long as that sentence's mask count.
 
         One loop over time on the device (max over [B, K, K] per step, back-pointers kept as
-        int tensors), then a gather loop for the backtrace and a single transfer to Python."""
+        int tensors), then a gather loop for the backtrace and a single transfer to Python.
+        Steps this small run on one CPU thread, as the likelihood's do."""
+        size = emissions.shape[0] * self.num_tags**2 if emissions.dim() == 3 else 0
+        with small_products_on_one_thread(emissions.device, size):
+            return self._viterbi(emissions, mask)
+
+    def _viterbi(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
         lengths = self._check(emissions, mask)
         batch, steps, k = emissions.shape
         if batch == 0:

@@ -50,7 +50,7 @@ _ONE_THREAD_SIZE = 1 << 16
 
 
 @contextlib.contextmanager
-def _small_products_on_one_thread(device: torch.device, size: int) -> Iterator[None]:
+def small_products_on_one_thread(device: torch.device, size: int) -> Iterator[None]:
     """Run the block on one intra-op thread when its products are too small to share out.
     torch's thread count is process-wide: other Python threads' torch calls made meanwhile
     also get one thread (the count is restored on exit, error or not)."""
@@ -207,7 +207,7 @@ class ForwardBackward:
         self.em = em
         self.f = torch.exp(em - em.amax(-1, keepdim=True))
         size = em.shape[1] * em.shape[2] ** 2
-        with _small_products_on_one_thread(em.device, size):
+        with small_products_on_one_thread(em.device, size):
             self.alphas, self.norms = scaled_forward(scores.start_w, self.f, scores.trans_w)
             self.betas = scaled_backward(self.f, scores.trans_w, scores.end_w, lengths)
         zero = torch.zeros((), dtype=scores.dtype, device=emissions.device)

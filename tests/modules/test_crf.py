@@ -418,3 +418,35 @@ def test_bio_constraints_treat_other_labels_like_o():
     assert allowed[:, 0].tolist() == [True, False, True, False, False]  # into I-A
     assert allowed[:, 3].tolist() == [False, False, False, True, False]  # into I-B
     assert allowed[:, [1, 2, 4]].all()
+
+
+def test_small_crf_products_run_on_one_thread_with_the_same_results_and_restore_the_count():
+    """The loss, its gradients and Viterbi switch to one intra-op thread for their small
+    products (MKL splitting them costs more than it gains); results must not change with the
+    thread count, and the caller's thread count must be back afterwards, also after backward
+    (which the autograd engine runs outside log_likelihood)."""
+    labels = ["O", "B-A", "I-A", "B-B", "I-B"]
+    crf = make_crf(len(labels), bio_transition_constraints(labels), seed=3)
+    torch.manual_seed(4)
+    emissions = torch.randn(6, 9, len(labels)) * 3
+    tags = torch.randint(len(labels), (6, 9))
+    mask = torch.arange(9)[None, :] < torch.tensor([9, 7, 5, 3, 1, 8])[:, None]
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            crf.zero_grad()
+            em = emissions.clone().requires_grad_(True)
+            loss = crf.negative_log_likelihood(em, tags, mask)
+            assert torch.get_num_threads() == threads
+            loss.backward()
+            assert torch.get_num_threads() == threads
+            paths = crf.viterbi_decode(emissions, mask)
+            assert torch.get_num_threads() == threads
+            results.append((loss.detach(), em.grad, crf.transitions.grad.clone(), paths))
+    finally:
+        torch.set_num_threads(before)
+    (loss2, em2, trans2, paths2), (loss1, em1, trans1, paths1) = results
+    assert torch.equal(loss2, loss1) and torch.equal(em2, em1) and torch.equal(trans2, trans1)
+    assert paths2 == paths1
