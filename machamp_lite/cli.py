@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .export_hf import add_export_arguments
 
     export = commands.add_parser(
-        "export", help="write a model's encoder (and a token classifier) as Hugging Face folders"
+        "export", help="write a model as Hugging Face folders (hf) or one ONNX graph (onnx)"
     )
     add_export_arguments(export)
     add_plugins_argument(export, PLUGINS_HELP_MODEL)

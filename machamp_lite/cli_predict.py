@@ -76,6 +76,19 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: MODEL is a model folder; onnx: MODEL is the folder of machamp-lite export "
+        "--format onnx, run by onnxruntime on the CPU (same labels, no --probabilities/--topn)",
+    )
+    parser.add_argument(
+        "--onnx_graph",
+        choices=("fp32", "int8"),
+        default=None,
+        help="with --backend onnx: the float32 graph (default) or the int8 one (export --int8)",
+    )
+    parser.add_argument(
         "--max_sents",
         type=int,
         default=None,
@@ -112,7 +125,13 @@ def run_predict(args) -> None:
         raise ConfigError(f"--min_confidence {args.min_confidence}: must be from 0 to 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch_size {args.batch_size}: must be at least 1")
-    predictor = Predictor.load(args.model_dir, args.device, allow_plugins=args.plugins)
+    predictor = Predictor.load(
+        args.model_dir,
+        args.device,
+        allow_plugins=args.plugins,
+        backend=args.backend,
+        onnx_graph=args.onnx_graph,
+    )
     if args.batch_size is not None:
         predictor.params.setdefault("prediction", {})["batch_size"] = args.batch_size
     for input_path, output_path in pairs:

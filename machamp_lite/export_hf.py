@@ -34,7 +34,7 @@ from .errors import ConfigError, MachampError
 ENCODER_FOLDER = "encoder"
 TOKEN_CLASSIFICATION_FOLDER = "token_classification"
 REPORT = "export.json"
-FORMATS = ("hf",)
+FORMATS = ("hf", "onnx")
 # How far the reloaded export may drift from the model in memory (float32 round-off only).
 TOLERANCE = 1e-4
 
@@ -73,7 +73,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="hf",
-        help="hf: Hugging Face folders (AutoModel, AutoModelForTokenClassification)",
+        help="hf: Hugging Face folders (AutoModel, AutoModelForTokenClassification); onnx: one "
+        "ONNX graph of the encoder and every task's scores, for predict --backend onnx",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="with --format onnx: also write model.int8.onnx, the MatMul weights quantized to int8",
     )
     parser.add_argument(
         "--task",
@@ -89,6 +95,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
+    if args.format == "onnx":
+        from .export_onnx import run_onnx_export
+
+        return run_onnx_export(args)
+    if args.int8:
+        raise ConfigError("--int8 quantizes an ONNX export; give it with --format onnx")
     report = export_hf(
         args.model_dir,
         args.output_dir,

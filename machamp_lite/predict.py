@@ -134,13 +134,27 @@ class Predictor:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | None = None, allow_plugins: Iterable[str] = ()
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        allow_plugins: Iterable[str] = (),
+        backend: str = "torch",
+        onnx_graph: str | None = None,
     ) -> Predictor:
         """Load a model folder. Plugin modules that its configs name are imported only if
-        ``allow_plugins`` lists them (or they are imported already): importing runs code."""
+        ``allow_plugins`` lists them (or they are imported already): importing runs code.
+        ``backend="onnx"``: ``path`` is an ONNX export folder run by onnxruntime
+        (onnx_backend.py), ``onnx_graph`` its ``fp32`` (default) or ``int8`` graph."""
         from .archive import load_archive
         from .calibration import read_calibration
+        from .onnx_backend import check_backend_folder, load_onnx
 
+        check_backend_folder(path, backend)
+        if onnx_graph is not None and backend != "onnx":
+            raise ConfigError("an onnx graph (--onnx_graph) is chosen with --backend onnx only")
+        if backend == "onnx":
+            onnx_model, params, datasets = load_onnx(path, device, onnx_graph)
+            return cls(cast(MultiTaskModel, onnx_model), params, datasets, "cpu")
         device = str(resolve_device(device))
         model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
         return cls(model, params, datasets, device, read_calibration(Path(path)))
@@ -206,6 +220,8 @@ class Predictor:
         config = self.dataset(dataset)
         options = self._confidence_options(config, topn, min_confidence, calibrated)
         tasks = list(config["tasks"])
+        if refusal := getattr(self.model, "refuses_confidences", None):  # the onnx backend
+            raise ConfigError(refusal)
         probability_tasks(self.model.decoders, tasks, options)
         words = [list(s) for s in sentences]
         encoded = self.model.encoder.encode_many(words)
@@ -349,6 +365,8 @@ class Predictor:
         options: ConfidenceOptions,
     ) -> ConfidencePlan:
         """The checked confidence settings of one prediction file, its side file opened."""
+        if refusal := getattr(self.model, "refuses_confidences", None):  # the onnx backend
+            raise ConfigError(refusal)
         if segmentation_task(self.datasets):
             raise ConfigError(
                 "--probabilities, --topn and --min_confidence are not available yet for a "
