@@ -5,11 +5,12 @@ promise, not how fast anything is. ../shared is not needed."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
 
-from benchmarks import bench_tokenize, bench_train_predict, run
+from benchmarks import bench_reference, bench_tokenize, bench_train_predict, run
 from benchmarks.bench_train_predict import (
     DEV_LANGUAGES,
     TRAIN_LANGUAGES,
@@ -21,6 +22,10 @@ from conftest import DEMO
 
 TRAIN_SENTENCES = 12
 DEV_SENTENCES = 5
+needs_pytorch_crf = pytest.mark.skipif(
+    bench_reference.missing_dependency() is not None,
+    reason="the reference loop needs pytorch-crf (pip install pytorch-crf==0.7.2)",
+)
 
 
 def first_sentences(path, count: int) -> str:
@@ -102,6 +107,18 @@ def test_run_quick_writes_results_and_ends_with_the_summary_line(
         assert key in summary
     assert summary["train_sentences_per_s"] > 0
     assert summary["crf_loglik_speedup_vs_pytorch_crf"] is None  # skipped
+    backends = result["train"]["default_recipe"]["predict_backends"]
+    assert 0.0 <= backends["torch_fp32"]["dev_micro_f1"] <= 1.0
+    if bench_reference.missing_dependency() is None:
+        reference = result["reference"]
+        assert reference["train_sentences"] == TRAIN_SENTENCES * len(TRAIN_LANGUAGES)
+        assert summary["reference_train_sentences_per_s"] == reference["train_sentences_per_s"]
+        assert summary["train_speedup_vs_reference"] == pytest.approx(
+            summary["train_sentences_per_s"] / reference["train_sentences_per_s"], abs=0.01
+        )
+        assert summary["predict_best_backend"] == "torch_fp32"
+        assert summary["predict_speedup_vs_reference_best"] > 0
+        assert 0.0 <= summary["reference_dev_f1"] <= 1.0
     saved = json.loads((tmp_path / "latest-quick.json").read_text(encoding="utf-8"))
     assert saved["summary"] == result["summary"]
     assert saved["machine"]["cores"] >= 1 and "load_average" in saved["machine"]
@@ -198,3 +215,136 @@ def test_long_sentence_benchmark_reports_time_memory_and_windows_per_case():
     for case in (words, token):
         assert case["seconds"] > 0 and case["peak_rss_mb"] >= case["rss_before_mb"] > 0
     assert result["machine"]["cores"] >= 1 and "--shapes words token" in result["command"]
+
+
+@needs_pytorch_crf
+def test_reference_loop_trains_every_weight_and_reports_speed_and_f1(data_dir, tiny_model):
+    result = bench_reference.train_and_predict(
+        str(tiny_model),
+        str(data_dir),
+        train_sents=8,
+        dev_sents=3,
+        epochs=2,
+        threads=1,
+        predict_repeats=2,
+    )
+    assert result["train_sentences"] == 8 * len(TRAIN_LANGUAGES)
+    assert result["dev_sentences"] == 3 * len(DEV_LANGUAGES)
+    assert len(result["epoch_seconds"]) == 2 and len(result["predict_rounds_seconds"]) == 2
+    assert result["train_sentences_per_s"] > 0 and result["predict_sentences_per_s"] > 0
+    assert 0.0 <= result["dev_micro_f1"] <= 1.0
+    assert result["trainable_parameters"] == result["parameters"]  # embeddings too
+    assert result["settings"]["max_length"] == 64  # the tiny model's positions
+
+
+@needs_pytorch_crf
+def test_reference_loop_learns_its_training_sentences(tmp_path, tiny_model, monkeypatch):
+    """Dev = train and rates raised so that a few epochs memorise the sentences: only labels
+    on the right subwords, decoded back onto the right words, reach F1 1."""
+    text = first_sentences(DEMO / "multiconer_demo_train.conll", TRAIN_SENTENCES)
+    for path in {train_file(x) for x in TRAIN_LANGUAGES} | {dev_file(x) for x in DEV_LANGUAGES}:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(bench_reference, "HEAD_LR", 1e-2)
+    monkeypatch.setattr(bench_reference, "ENCODER_LR", 1e-3)
+    result = bench_reference.train_and_predict(
+        str(tiny_model),
+        str(tmp_path),
+        TRAIN_SENTENCES,
+        TRAIN_SENTENCES,
+        epochs=25,
+        threads=1,
+        predict_repeats=1,
+    )
+    assert result["dev_micro_f1"] >= 0.9
+
+
+@needs_pytorch_crf
+def test_reference_prediction_gives_one_label_per_word_when_words_have_no_subword(tiny_model):
+    """Words past the truncation (64 positions here) and characters the tokenizer drops get O;
+    a sentence left without any subword still gets its labels."""
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    tags = ["B-PER", "I-PER", "O"]
+    tagger = bench_reference.build_tagger(str(tiny_model), len(tags))
+    with torch.no_grad():
+        tagger.crf.start_transitions.fill_(-10.0)
+        tagger.crf.start_transitions[0] = 10.0  # every sentence starts with B-PER
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    sentences = [["john"] * 100, ["\u200b"], ["john", "\x00", "smith"], ["\ufeff", "john"]]
+    predicted = bench_reference.predict(tagger, tokenizer, sentences, tags, 64)
+    assert [len(p) for p in predicted] == [len(s) for s in sentences]
+    assert predicted[0][0] == "B-PER" and predicted[0][62:] == ["O"] * 38
+    assert predicted[1] == ["O"] and predicted[2][1] == "O" and predicted[2][0] == "B-PER"
+    assert predicted[3] == ["O", "B-PER"]
+
+
+def test_summary_divides_by_the_reference_and_takes_the_best_backend_within_half_a_point():
+    backends = {
+        "torch_fp32": {"sentences_per_s": 100.0, "dev_micro_f1": 0.500},
+        "fast_but_worse": {"sentences_per_s": 1000.0, "dev_micro_f1": 0.490},
+        "int8": {"sentences_per_s": 200.0, "dev_micro_f1": 0.496},
+    }
+    result = {
+        "machine": {"load_average": [1.0, 1.0, 1.0]},
+        "train": {
+            "default_recipe": {
+                "train_sentences_per_s": 40.0,
+                "predict_sentences_per_s": 100.0,
+                "predict_backends": backends,
+                "settings": {"epochs": 1},
+            }
+        },
+        "reference": {
+            "train_sentences_per_s": 10.0,
+            "predict_sentences_per_s": 25.0,
+            "dev_micro_f1": 0.3,
+        },
+    }
+    summary = run.summarize(result)
+    assert summary["train_speedup_vs_reference"] == 4.0
+    assert summary["predict_speedup_vs_reference"] == 4.0
+    assert summary["predict_speedup_vs_reference_best"] == 8.0
+    assert summary["predict_best_backend"] == "int8" and summary["predict_best_f1"] == 0.496
+    assert summary["reference_dev_f1"] == 0.3
+    assert summary["targets_met"]["train_speedup_vs_reference"] is True
+    assert summary["targets_met"]["predict_speedup_vs_reference_best"] is True
+    backends["int8"]["dev_micro_f1"] = 0.494  # 0.6 points off: no longer counts
+    summary = run.summarize(result)
+    assert summary["predict_best_backend"] == "torch_fp32"
+    assert summary["targets_met"]["predict_speedup_vs_reference_best"] is True
+    result["reference"]["predict_sentences_per_s"] = 30.0
+    assert run.summarize(result)["targets_met"]["predict_speedup_vs_reference_best"] is False
+
+
+def test_without_pytorch_crf_the_reference_is_skipped_and_the_speedups_are_null(
+    data_dir, tiny_model, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "torchcrf", None)  # import torchcrf now fails
+    result = run.main(
+        [
+            "--quick",
+            "--data_dir",
+            str(data_dir),
+            "--model",
+            str(tiny_model),
+            "--results_dir",
+            str(tmp_path),
+            "--skip",
+            "crf",
+            "tokenize",
+            "train",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "pytorch-crf" in result["reference"]["skipped"]
+    assert summary["reference_skipped"] == result["reference"]["skipped"]
+    for key in (
+        "train_speedup_vs_reference",
+        "predict_speedup_vs_reference",
+        "predict_speedup_vs_reference_best",
+        "reference_train_sentences_per_s",
+    ):
+        assert summary[key] is None
+    assert "train_speedup_vs_reference" not in summary["targets_met"]
