@@ -86,7 +86,8 @@ def collect_scores(
     dataset ids for dataset embeddings), with gold as training batches build it."""
     from .data.batching import make_batches
     from .decoders.codecs import codec_for
-    from .predict import encode_sentences, move
+    from .devices import move
+    from .predict import encode_sentences
 
     settings = params.get("prediction", {})
     batch_size, max_tokens = (

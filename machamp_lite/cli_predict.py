@@ -89,6 +89,13 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --backend onnx: the float32 graph (default) or the int8 one (export --int8)",
     )
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="with --backend torch: bf16 or fp16 runs the encoder under autocast (fast on a GPU "
+        "or a CPU with AVX512-BF16/AMX, emulated and slower elsewhere; see performance.md)",
+    )
+    parser.add_argument(
         "--max_sents",
         type=int,
         default=None,
@@ -131,6 +138,7 @@ def run_predict(args) -> None:
         allow_plugins=args.plugins,
         backend=args.backend,
         onnx_graph=args.onnx_graph,
+        precision=args.precision,
     )
     if args.batch_size is not None:
         predictor.params.setdefault("prediction", {})["batch_size"] = args.batch_size

@@ -32,6 +32,14 @@ def resolve_device(device: str | None, local_rank: int | None = None) -> torch.d
     return resolved
 
 
+def move(inputs: dict, device: torch.device) -> dict:
+    """The inputs on ``device``; entries that are not tensors (``max_tokens``) pass as they are."""
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in inputs.items()
+    }
+
+
 def describe_device(device: torch.device) -> str:
     """What metrics.json and the log say the run ran on."""
     if device.type == "cuda":

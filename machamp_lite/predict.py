@@ -25,29 +25,20 @@ from .data.writers import (
     write_token_label,
 )
 from .decoders.base import Decoder
-from .devices import resolve_device
+from .devices import move, resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
+from .precision import autocast, check_precision, slow_precision_note
 from .prediction_confidence import (
     ConfidenceOptions,
     ConfidencePlan,
-    SideFile,
-    check_side_file,
+    confidence_plan,
     probability_tasks,
-    side_file_path,
 )
 from .prediction_inputs import first_lines, iter_raw_text
 from .segmented_text import segmentation_task, segmented_prediction, word_datasets
 
 logger = logging.getLogger(__name__)
-
-
-def move(inputs: dict, device: torch.device) -> dict:
-    """The inputs on ``device``; entries that are not tensors (``max_tokens``) pass as they are."""
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-        for k, v in inputs.items()
-    }
 
 
 def encode_sentences(encoder, sentences: Sequence[Sentence]) -> list[EncodedSentence]:
@@ -72,11 +63,13 @@ def predict_encoded(
     words: Sequence[Sequence[str]] | None = None,
     dataset: str | None = None,
     confidence: ConfidenceOptions | None = None,
+    precision: str = "fp32",
 ) -> dict[str, list[Any]]:
     """Predictions for every sentence, in input order, for each of ``tasks``. With ``words``,
     each decoder's ``targets_to_labels`` turns its targets back into labels. ``dataset`` names
     the dataset the sentences belong to, for a model with dataset embeddings. With
-    ``confidence``, a task that gives probabilities predicts its ``confidences`` dicts."""
+    ``confidence``, a task that gives probabilities predicts its ``confidences`` dicts.
+    ``precision`` bf16 or fp16 runs the forward passes under autocast (precision.py)."""
     model.eval()
     device = torch.device(device)
     encoder = model.encoder
@@ -91,16 +84,17 @@ def predict_encoded(
         inputs = encoder.collate([encoded[i] for i in batch], max_tokens)
         if dataset_id is not None:
             inputs["dataset_ids"] = torch.full((len(batch),), dataset_id, dtype=torch.long)
-        if confidence is None:
-            predicted = model.predict(move(inputs, device), tasks)
-        else:
-            predicted = model.predict_confidences(
-                move(inputs, device),
-                tasks,
-                {t: confidence.temperature(t) for t in tasks},
-                {t: confidence.topn_for(t) for t in tasks},
-                confidence.min_confidence,
-            )
+        with autocast(precision, device):
+            if confidence is None:
+                predicted = model.predict(move(inputs, device), tasks)
+            else:
+                predicted = model.predict_confidences(
+                    move(inputs, device),
+                    tasks,
+                    {t: confidence.temperature(t) for t in tasks},
+                    {t: confidence.topn_for(t) for t in tasks},
+                    confidence.min_confidence,
+                )
         for task, values in predicted.items():
             for index, value in zip(batch, values):
                 results[task][index] = value
@@ -124,6 +118,7 @@ class Predictor:
         datasets: dict,
         device="cpu",
         temperatures: dict[str, float] | None = None,
+        precision: str = "fp32",
     ):
         self.model = model
         self.params = params
@@ -131,6 +126,7 @@ class Predictor:
         self.device = torch.device(device)
         # Per task, the temperature fitted on dev data (calibration.py); 1 where none was.
         self.temperatures = dict(temperatures or {})
+        self.precision = check_precision(precision)
 
     @classmethod
     def load(
@@ -140,15 +136,22 @@ class Predictor:
         allow_plugins: Iterable[str] = (),
         backend: str = "torch",
         onnx_graph: str | None = None,
+        precision: str = "fp32",
     ) -> Predictor:
         """Load a model folder. Plugin modules that its configs name are imported only if
         ``allow_plugins`` lists them (or they are imported already): importing runs code.
         ``backend="onnx"``: ``path`` is an ONNX export folder run by onnxruntime
-        (onnx_backend.py), ``onnx_graph`` its ``fp32`` (default) or ``int8`` graph."""
+        (onnx_backend.py), ``onnx_graph`` its ``fp32`` (default) or ``int8`` graph.
+        ``precision`` (torch only): ``fp32``, or ``bf16``/``fp16`` autocast (precision.py)."""
         from .archive import load_archive
         from .calibration import read_calibration
         from .onnx_backend import check_backend_folder, load_onnx
 
+        if check_precision(precision) != "fp32" and backend != "torch":
+            raise ConfigError(
+                f"--precision {precision} is for --backend torch; choose the "
+                "onnx precision with --onnx_graph (fp32 or int8)"
+            )
         check_backend_folder(path, backend)
         if onnx_graph is not None and backend != "onnx":
             raise ConfigError("an onnx graph (--onnx_graph) is chosen with --backend onnx only")
@@ -157,7 +160,9 @@ class Predictor:
             return cls(cast(MultiTaskModel, onnx_model), params, datasets, "cpu")
         device = str(resolve_device(device))
         model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
-        return cls(model, params, datasets, device, read_calibration(Path(path)))
+        if note := slow_precision_note(precision, torch.device(device)):
+            logger.warning(note)
+        return cls(model, params, datasets, device, read_calibration(Path(path)), precision)
 
     def dataset(self, name: str | None) -> dict:
         """The config of dataset ``name`` (None: the model's only dataset, or its only one
@@ -199,7 +204,14 @@ class Predictor:
         words = [list(s) for s in sentences]
         encoded = self.model.encoder.encode_many(words)
         predicted = predict_encoded(
-            self.model, encoded, tasks, *self._batch_settings(), self.device, words, config["name"]
+            self.model,
+            encoded,
+            tasks,
+            *self._batch_settings(),
+            self.device,
+            words,
+            config["name"],
+            precision=self.precision,
         )
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
@@ -234,6 +246,7 @@ class Predictor:
             words,
             config["name"],
             options,
+            self.precision,
         )
         return [{t: predicted[t][i] for t in tasks} for i in range(len(sentences))]
 
@@ -264,6 +277,7 @@ class Predictor:
             words,
             dataset,
             confidence,
+            self.precision,
         )
 
     def _predict_file_streaming(
@@ -339,7 +353,9 @@ class Predictor:
         plan = None
         options = self._confidence_options(config, topn, min_confidence, calibrated)
         if probabilities or options.largest_topn > 1 or min_confidence is not None:
-            plan = self._plan(config, input_path, output_path, probabilities, options)
+            plan = confidence_plan(
+                self.model, self.datasets, config, (input_path, output_path), probabilities, options
+            )
         try:
             count = self._predict_file(
                 config, input_path, output_path, labels_only, raw_text, max_sents, plan
@@ -355,34 +371,6 @@ class Predictor:
         if plan is not None:
             plan.commit()
         return count
-
-    def _plan(
-        self,
-        config: dict,
-        input_path: str,
-        output_path: str,
-        probabilities: str | bool | None,
-        options: ConfidenceOptions,
-    ) -> ConfidencePlan:
-        """The checked confidence settings of one prediction file, its side file opened."""
-        if refusal := getattr(self.model, "refuses_confidences", None):  # the onnx backend
-            raise ConfigError(refusal)
-        if segmentation_task(self.datasets):
-            raise ConfigError(
-                "--probabilities, --topn and --min_confidence are not available yet for a "
-                "model with a tok (segmentation) task"
-            )
-        given, notes = probability_tasks(self.model.decoders, list(config["tasks"]), options)
-        for note in notes:
-            logger.warning(note)
-        side = None
-        if probabilities:
-            path = side_file_path(
-                output_path, probabilities if isinstance(probabilities, str) else None
-            )
-            check_side_file(path, input_path, output_path)
-            side = SideFile(path)
-        return ConfidencePlan(options, given, side)
 
     def _predict_file(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -28,6 +29,8 @@ from .decoders.base import Decoder
 from .errors import ConfigError, DataError
 from .modules.crf_kbest import format_topn
 from .permissions import apply_umask
+
+logger = logging.getLogger(__name__)
 
 SIDE_SUFFIX = ".probabilities.jsonl"
 # Characters a label may not hold when written into a top-n cell, which they delimit.
@@ -254,3 +257,37 @@ class ConfidencePlan:
     def discard(self) -> None:
         if self.side is not None:
             self.side.discard()
+
+
+def confidence_plan(
+    model: Any,
+    datasets: dict,
+    config: dict,
+    files: tuple[str, str],
+    probabilities: str | bool | None,
+    options: ConfidenceOptions,
+) -> ConfidencePlan:
+    """The checked confidence settings of one prediction file (``files``: its input and
+    output), its side file opened; refused for the onnx backend and for a model with a tok
+    (segmentation) task."""
+    from .segmented_text import segmentation_task
+
+    input_path, output_path = files
+    if refusal := getattr(model, "refuses_confidences", None):  # the onnx backend
+        raise ConfigError(refusal)
+    if segmentation_task(datasets):
+        raise ConfigError(
+            "--probabilities, --topn and --min_confidence are not available yet for a "
+            "model with a tok (segmentation) task"
+        )
+    given, notes = probability_tasks(model.decoders, list(config["tasks"]), options)
+    for note in notes:
+        logger.warning(note)
+    side = None
+    if probabilities:
+        path = side_file_path(
+            output_path, probabilities if isinstance(probabilities, str) else None
+        )
+        check_side_file(path, input_path, output_path)
+        side = SideFile(path)
+    return ConfidencePlan(options, given, side)

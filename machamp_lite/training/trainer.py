@@ -6,6 +6,7 @@ and memory reports hang off it as callbacks (callbacks.py), and run.py builds wh
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from tqdm import tqdm
 
+from ..devices import move
 from ..metrics.task_scores import TrainingLabels, score_task
 from ..model import MultiTaskModel, TaskSpec
-from ..predict import move, predict_encoded
+from ..precision import autocast, slow_precision_note
+from ..predict import predict_encoded
 from .batches import (
     Batch,
     BatchingOptions,
@@ -35,6 +38,8 @@ from .distributed import DistributedContext, wrap_data_parallel
 from .optimization import build_optimizer, build_scheduler, freezes_encoder
 from .selection import summed_score
 from .splits import DatasetSplit
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from torch.nn.parallel import DistributedDataParallel
@@ -72,6 +77,8 @@ class Trainer:
         self.grad_clip = float(training.get("grad_clip") or 0.0)
         self.accumulation_steps = max(1, int(training.get("accumulation_steps", 1)))
         self.precision = training.get("precision", "fp32")
+        if note := slow_precision_note(self.precision, device):
+            logger.warning(note)
         self.train_metrics_on = bool(training.get("train_metrics"))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         # Unused parameters (DDP must not wait for their gradients): other tasks' decoders, or
@@ -96,10 +103,7 @@ class Trainer:
 
     def autocast(self):
         """Mixed precision for the forward pass; the CRF and the losses compute in fp32+."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def training_state(self) -> dict[str, Any]:
         """Everything besides the weights that an exact resume needs."""

@@ -1,0 +1,134 @@
+"""``predict --precision`` / ``Predictor.load(precision=...)``: bf16 really runs the encoder
+under autocast, the output stays one label per word, a processor without bf16 arithmetic gets
+a warning rather than a refusal, and a precision the backend cannot take is one clear error."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from machamp_lite import precision
+from machamp_lite.cli import main
+from machamp_lite.errors import ConfigError
+from machamp_lite.predict import Predictor
+
+from conftest import DEMO, ROOT, one_error, tiny_training_params, write
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model) -> Path:
+    """The tiny BERT trained one epoch on the MultiCoNER demo."""
+    folder = tmp_path_factory.mktemp("precision")
+    params = tiny_training_params(folder / "params.json", tiny_model, 1)
+    code = main(
+        [
+            "train",
+            "--dataset_configs",
+            str(ROOT / "dataset_configs/demo.json"),
+            "--parameters_config",
+            str(params),
+            "--output_dir",
+            str(folder / "logs"),
+            "--data_dir",
+            str(ROOT),
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    (run,) = [p for p in (folder / "logs").glob("*/*") if p.is_dir()]
+    return run / "model"
+
+
+def output_dtypes(predictor: Predictor) -> list[torch.dtype]:
+    """Record the dtype of every output of the encoder's linear layers during prediction."""
+    seen: list[torch.dtype] = []
+    for module in predictor.model.encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    return seen
+
+
+SENTENCES = [["Anna", "lives", "in", "Oslo"], ["x"], ["the", "old", "man", "sleeps", "."] * 9]
+
+
+def test_bf16_runs_the_encoder_in_bf16_and_keeps_one_label_per_word(trained):
+    fp32 = Predictor.load(trained, "cpu")
+    bf16 = Predictor.load(trained, "cpu", precision="bf16")
+    fp32_dtypes, bf16_dtypes = output_dtypes(fp32), output_dtypes(bf16)
+    plain, low = fp32.predict(SENTENCES), bf16.predict(SENTENCES)
+    assert set(fp32_dtypes) == {torch.float32}
+    assert set(bf16_dtypes) == {torch.bfloat16}
+    labels = set(fp32.model.decoders["ner"].vocabulary.labels)
+    for words, a, b in zip(SENTENCES, plain, low):
+        assert len(a["ner"]) == len(b["ner"]) == len(words)
+        assert set(b["ner"]) <= labels
+
+
+def test_the_cli_writes_a_valid_bf16_prediction(trained, tmp_path):
+    source = DEMO / "multiconer_demo_dev.conll"
+    out_fp32, out_bf16 = tmp_path / "fp32.conll", tmp_path / "bf16.conll"
+    assert main(["predict", str(trained), str(source), str(out_fp32)]) == 0
+    assert main(["predict", str(trained), str(source), str(out_bf16), "--precision", "bf16"]) == 0
+    # Same lines, same words, same comment lines: only labels may differ.
+    fp32_lines = out_fp32.read_text(encoding="utf-8").splitlines()
+    bf16_lines = out_bf16.read_text(encoding="utf-8").splitlines()
+    assert len(fp32_lines) == len(bf16_lines)
+    for a, b in zip(fp32_lines, bf16_lines):
+        assert a.split()[:-1] == b.split()[:-1]
+
+
+def test_without_bf16_arithmetic_there_is_a_warning_not_a_refusal(trained, monkeypatch, caplog):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
+    with caplog.at_level(logging.WARNING):
+        Predictor.load(trained, "cpu", precision="bf16")
+    assert "emulated and slower than fp32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    with caplog.at_level(logging.WARNING):
+        Predictor.load(trained, "cpu", precision="bf16")
+    assert "emulated" not in caplog.text
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    info = write(tmp_path / "cpuinfo", "processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert precision.cpu_flags(info) == {"fpu", "avx2", "avx512_bf16"}
+    assert precision.cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--precision", "fp8"], None),
+        (["--backend", "onnx", "--precision", "bf16"], "--precision bf16 is for --backend torch"),
+    ],
+)
+def test_a_precision_the_backend_cannot_take_is_one_error(
+    trained, tmp_path, capsys, extra, message
+):
+    source = DEMO / "multiconer_demo_dev.conll"
+    code = main(["predict", str(trained), str(source), str(tmp_path / "out"), *extra])
+    if message is None:  # argparse's choices
+        assert code == 2 and "invalid choice: 'fp8'" in capsys.readouterr().err
+    else:
+        assert message in one_error(capsys, code)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_refuses_an_unknown_precision(trained):
+    with pytest.raises(ConfigError, match="'half'"):
+        Predictor.load(trained, "cpu", precision="half")
+
+
+def test_training_in_bf16_without_bf16_arithmetic_warns(tiny_model, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    params = tiny_training_params(tmp_path / "params.json", tiny_model, 1)
+    arguments = ["train", "--dataset_configs", str(ROOT / "dataset_configs/demo.json")]
+    arguments += ["--parameters_config", str(params), "--output_dir", str(tmp_path / "logs")]
+    arguments += ["--data_dir", str(ROOT), "--override", "training.precision=bf16"]
+    with caplog.at_level(logging.WARNING):
+        assert main(arguments) == 0
+    assert "bf16 on cpu: this processor has no bf16 arithmetic" in caplog.text
