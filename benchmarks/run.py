@@ -37,7 +37,6 @@ from typing import Any
 
 from benchmarks import bench_reference, bench_tokenize, bench_train_predict
 from benchmarks.bench_train_predict import (
-    FP32_BACKEND,
     MACHAMP_ANCHORS,
     TARGETS,
     default_data_dir,
@@ -45,6 +44,7 @@ from benchmarks.bench_train_predict import (
     load_average,
     machine,
 )
+from benchmarks.predict_backends import FP32_BACKEND
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("crf", "tokenize", "train", "reference")
@@ -82,6 +82,17 @@ def against_reference(train: dict[str, Any], reference: dict[str, Any]) -> dict[
     }
     best = max(eligible, key=lambda name: eligible[name]["sentences_per_s"], default=None)
     reference_predict = reference.get("predict_sentences_per_s")
+    each = {
+        name: {"skipped": backend["skipped"]}
+        if "skipped" in backend
+        else {
+            "sentences_per_s": backend.get("sentences_per_s"),
+            "dev_micro_f1": backend.get("dev_micro_f1"),
+            "speedup_vs_reference": ratio(backend.get("sentences_per_s"), reference_predict),
+            "eligible": name in eligible,
+        }
+        for name, backend in backends.items()
+    }
     return {
         "train_speedup_vs_reference": ratio(
             train.get("train_sentences_per_s"), reference.get("train_sentences_per_s")
@@ -94,6 +105,7 @@ def against_reference(train: dict[str, Any], reference: dict[str, Any]) -> dict[
         ),
         "predict_best_backend": best,
         "predict_best_f1": eligible[best].get("dev_micro_f1") if best else None,
+        "predict_backends": each,
         "reference_train_sentences_per_s": reference.get("train_sentences_per_s"),
         "reference_predict_sentences_per_s": reference_predict,
         "reference_dev_f1": reference.get("dev_micro_f1"),

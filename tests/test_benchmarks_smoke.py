@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from benchmarks import bench_reference, bench_tokenize, bench_train_predict, run
+from benchmarks import bench_reference, bench_tokenize, bench_train_predict, predict_backends, run
 from benchmarks.bench_train_predict import (
     DEV_LANGUAGES,
     TRAIN_LANGUAGES,
@@ -109,6 +110,12 @@ def test_run_quick_writes_results_and_ends_with_the_summary_line(
     assert summary["crf_loglik_speedup_vs_pytorch_crf"] is None  # skipped
     backends = result["train"]["default_recipe"]["predict_backends"]
     assert 0.0 <= backends["torch_fp32"]["dev_micro_f1"] <= 1.0
+    assert set(backends) == {"torch_fp32", "torch_bf16", "onnx_fp32", "onnx_int8"}
+    # The float32 graph gives torch's labels, so the same F1; each backend is in the summary.
+    assert backends["onnx_fp32"]["dev_micro_f1"] == backends["torch_fp32"]["dev_micro_f1"]
+    assert backends["onnx_fp32"]["export_seconds"] > 0
+    assert isinstance(backends["torch_bf16"]["native_bf16"], bool)
+    assert set(summary["predict_backends"]) == set(backends)
     if bench_reference.missing_dependency() is None:
         reference = result["reference"]
         assert reference["train_sentences"] == TRAIN_SENTENCES * len(TRAIN_LANGUAGES)
@@ -116,8 +123,15 @@ def test_run_quick_writes_results_and_ends_with_the_summary_line(
         assert summary["train_speedup_vs_reference"] == pytest.approx(
             summary["train_sentences_per_s"] / reference["train_sentences_per_s"], abs=0.01
         )
-        assert summary["predict_best_backend"] == "torch_fp32"
-        assert summary["predict_speedup_vs_reference_best"] > 0
+        best = summary["predict_best_backend"]
+        assert summary["predict_backends"][best]["eligible"] is True
+        fp32_f1 = backends["torch_fp32"]["dev_micro_f1"]
+        assert abs(summary["predict_best_f1"] - fp32_f1) <= 0.005
+        assert summary["predict_speedup_vs_reference_best"] >= max(
+            b["speedup_vs_reference"]
+            for b in summary["predict_backends"].values()
+            if b.get("eligible")
+        )
         assert 0.0 <= summary["reference_dev_f1"] <= 1.0
     saved = json.loads((tmp_path / "latest-quick.json").read_text(encoding="utf-8"))
     assert saved["summary"] == result["summary"]
@@ -285,6 +299,7 @@ def test_summary_divides_by_the_reference_and_takes_the_best_backend_within_half
         "torch_fp32": {"sentences_per_s": 100.0, "dev_micro_f1": 0.500},
         "fast_but_worse": {"sentences_per_s": 1000.0, "dev_micro_f1": 0.490},
         "int8": {"sentences_per_s": 200.0, "dev_micro_f1": 0.496},
+        "not_here": {"skipped": "onnxruntime is not installed"},
     }
     result = {
         "machine": {"load_average": [1.0, 1.0, 1.0]},
@@ -308,6 +323,9 @@ def test_summary_divides_by_the_reference_and_takes_the_best_backend_within_half
     assert summary["predict_speedup_vs_reference_best"] == 8.0
     assert summary["predict_best_backend"] == "int8" and summary["predict_best_f1"] == 0.496
     assert summary["reference_dev_f1"] == 0.3
+    assert summary["predict_backends"]["not_here"] == {"skipped": "onnxruntime is not installed"}
+    assert summary["predict_backends"]["fast_but_worse"]["eligible"] is False
+    assert summary["predict_backends"]["fast_but_worse"]["speedup_vs_reference"] == 40.0
     assert summary["targets_met"]["train_speedup_vs_reference"] is True
     assert summary["targets_met"]["predict_speedup_vs_reference_best"] is True
     backends["int8"]["dev_micro_f1"] = 0.494  # 0.6 points off: no longer counts
@@ -348,3 +366,28 @@ def test_without_pytorch_crf_the_reference_is_skipped_and_the_speedups_are_null(
     ):
         assert summary[key] is None
     assert "train_speedup_vs_reference" not in summary["targets_met"]
+
+
+def test_backends_that_cannot_run_are_recorded_as_skipped_and_the_export_is_removed(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (tmp_path / "model-onnx").mkdir()  # as if an onnx backend had exported
+    sentence = SimpleNamespace(words=["Anna", "sings"], labels={"ner": ["B-PER", "O"]})
+
+    def missing(model_dir, device):
+        raise predict_backends.Unavailable("onnxruntime is not installed")
+
+    def tagger(model_dir, device):
+        return predict_backends.Backend(lambda words: [["B-PER", "O"] for _ in words], 2, {"x": 1})
+
+    measured = predict_backends.measure_backends(
+        model_dir, [sentence], "cpu", 3, {"torch_fp32": tagger, "onnx_int8": missing}
+    )
+    assert measured["onnx_int8"] == {"skipped": "onnxruntime is not installed"}
+    assert len(measured["torch_fp32"]["rounds_seconds"]) == 2  # the backend's own repeats
+    assert measured["torch_fp32"]["dev_micro_f1"] == 1.0 and measured["torch_fp32"]["x"] == 1
+    assert not (tmp_path / "model-onnx").exists()
+    on_gpu = predict_backends.measure_backends(
+        model_dir, [sentence], "cuda", 1, {"onnx_fp32": tagger}
+    )
+    assert "device is a GPU" in on_gpu["onnx_fp32"]["skipped"]
