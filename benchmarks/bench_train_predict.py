@@ -293,9 +293,10 @@ def train_and_predict(
     dev sentences ``predict_repeats`` times (subword tokenization, batched prediction under
     inference mode, Viterbi, labels), median seconds; every round is kept in
     ``predict_rounds_seconds``. ``predict_backends`` has the same, with the dev F1 of the
-    labels, for every backend of ``predict_backends.PREDICT_BACKENDS`` (torch fp32 is the one above). One pass
-    over 2,200 sentences lasts about 17 s, and on this shared machine the same pass measured
-    anywhere from 106 to 146 sentences/s, so a median of repeats is the steadier figure."""
+    labels, for every backend of ``predict_backends.PREDICT_BACKENDS`` (torch fp32 is the one
+    above). One pass over 2,200 sentences lasts about 17 s, and on this shared machine the
+    same pass measured anywhere from 106 to 146 sentences/s, so a median of repeats is the
+    steadier figure."""
     import machamp_lite
 
     load_before = load_average()

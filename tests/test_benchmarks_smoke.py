@@ -391,3 +391,34 @@ def test_backends_that_cannot_run_are_recorded_as_skipped_and_the_export_is_remo
         model_dir, [sentence], "cuda", 1, {"onnx_fp32": tagger}
     )
     assert "device is a GPU" in on_gpu["onnx_fp32"]["skipped"]
+
+
+def test_padding_benchmark_reports_each_setting_with_its_padding(tmp_path, tiny_model):
+    import machamp_lite
+    from benchmarks import bench_padding
+
+    from conftest import ROOT, tiny_training_params
+
+    params = tiny_training_params(tmp_path / "params.json", tiny_model, 1)
+    run_dir = machamp_lite.train(
+        [str(ROOT / "dataset_configs/demo.json")],
+        str(params),
+        output_dir=str(tmp_path / "logs"),
+        data_dir=str(ROOT),
+    )
+    out = tmp_path / "padding.json"
+    source = DEMO / "multiconer_demo_dev.conll"
+    result = bench_padding.main(
+        [str(run_dir / "model"), str(source), "--sentences", "40", "--repeats", "1"]
+        + ["--out", str(out)]
+    )
+    assert result["sentences"] == 40 and json.loads(out.read_text()) == result
+    batching = result["batching"]
+    assert set(batching) == set(bench_padding.BATCHING)
+    sorted_32 = batching["sorted, 32 sentences"]
+    plain = batching["file order, 32 sentences (a plain loop)"]
+    # With the same batch size, sorting by length cannot pad more than the file order; 40
+    # sentences of mixed lengths in batches of 32 pad in either.
+    assert 1.0 < sorted_32["padded_over_real_positions"] < plain["padded_over_real_positions"]
+    assert set(result["stream_chunks"]) == {str(size) for size in bench_padding.CHUNKS}
+    assert not (tmp_path / ".bench_padding").exists()
