@@ -2,10 +2,10 @@
 autocast context that runs one, and whether this processor does bf16 arithmetic itself.
 
 Why the last matters: torch's CPU autocast runs bf16 on any x86 processor, but only one with
-AVX512-BF16 or AMX computes it natively; elsewhere (AVX2 only) oneDNN converts every operand
-and a bf16 prediction of multilingual-e5-small measured 4.3x slower than float32
-(docs/performance.md, "bf16"). So a bf16 request on such a processor still gives correct
-labels, with a warning that says it is slower, and float32 stays the default.
+AVX512-BF16 or AMX computes it natively; elsewhere (AVX2 only) oneDNN converts every operand,
+and a bf16 prediction of multilingual-e5-small measured 4.7x to 5.4x slower than float32
+(docs/performance.md, "bf16 on the CPU"). So a bf16 request on such a processor still runs,
+with a warning that says it is slower, and float32 stays the default.
 """
 
 from __future__ import annotations

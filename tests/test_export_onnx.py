@@ -416,3 +416,24 @@ def test_the_benchmark_runs_and_reports_ratios(model_dir, export_dir, tmp_path):
     assert set(ratios) == {"torch_fp32", "onnx_fp32", "onnx_int8"} and ratios["torch_fp32"] == 1
     assert "onnxruntime" in result["machine"]
     assert list(tmp_path.iterdir()) == [out]  # the working files are gone
+
+
+def test_the_int8_scheme_benchmark_scores_each_scheme_on_each_set(model_dir, export_dir, tmp_path):
+    from benchmarks import bench_int8_schemes
+
+    out = tmp_path / "schemes.json"
+    schemes = ["per_channel_first_fp32", "per_channel_reduce_range"]
+    result = bench_int8_schemes.main(
+        [str(model_dir), str(export_dir), str(DEV), str(DEV), "--schemes", *schemes]
+        + ["--threads", "1", "--out", str(out)]
+    )
+    assert json.loads(out.read_text()) == result
+    table = result["table"]
+    assert set(table) == {"torch_fp32", *schemes}
+    assert table["torch_fp32"]["f1_points_vs_torch"] == [0.0, 0.0]
+    for name in schemes:
+        # The same file twice: one graph gives the same labels, so the same F1, both times.
+        first, second = table[name]["f1_points_vs_torch"]
+        assert first == second == table[name]["mean_f1_points_vs_torch"]
+    assert list(tmp_path.iterdir()) == [out]  # the quantized copies are gone
+    assert (export_dir / "model.int8.onnx").exists()  # the export itself is untouched
