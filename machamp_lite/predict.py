@@ -47,7 +47,11 @@ def encode_sentences(encoder, sentences: Sequence[Sentence]) -> list[EncodedSent
     the words alone, as an encoder that knows nothing of pairs is."""
     words = [s.words for s in sentences]
     segments = [s.segments for s in sentences]
-    if any(starts is not None for starts in segments):
+    contexts = [s.context for s in sentences]
+    pairs = any(starts is not None for starts in segments)
+    if any(contexts):  # only then: an encoder that knows nothing of context still works
+        return encoder.encode_many(words, segments if pairs else (), contexts)
+    if pairs:
         return encoder.encode_many(words, segments)
     return encoder.encode_many(words)
 
@@ -197,12 +201,24 @@ class Predictor:
         settings = self.params.get("prediction", {})
         return int(settings.get("batch_size", 64)), int(settings.get("max_tokens", 4096))
 
-    def predict(self, sentences: Sequence[Sequence[str]], dataset: str | None = None) -> list[dict]:
-        """Labels for pre-split sentences: one ``{task: labels}`` dict per sentence."""
+    def predict(
+        self,
+        sentences: Sequence[Sequence[str]],
+        dataset: str | None = None,
+        contexts: Sequence[Sequence[str] | None] | None = None,
+    ) -> list[dict]:
+        """Labels for pre-split sentences: one ``{task: labels}`` dict per sentence.
+        ``contexts[i]``: words the encoder reads after sentence i but does not label."""
         config = self.dataset(dataset)
         tasks = list(config["tasks"])
         words = [list(s) for s in sentences]
-        encoded = self.model.encoder.encode_many(words)
+        given = [list(c) if c else None for c in contexts or ()]
+        if given and len(given) != len(words):
+            raise ConfigError(f"{len(given)} contexts for {len(words)} sentences: give one each")
+        sentence_list = [
+            Sentence(w, context=c) for w, c in zip(words, given or [None] * len(words))
+        ]
+        encoded = encode_sentences(self.model.encoder, sentence_list)
         predicted = predict_encoded(
             self.model,
             encoded,

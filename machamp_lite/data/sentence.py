@@ -21,7 +21,9 @@ class Sentence:
     comment (``# intent: X``) is written back into that comment, or into a new one that goes
     where the format allows it. ``segments`` gives the first word of each text of a sentence
     pair (text read from several columns, MaChAmp's ``sent_idxs``), which the encoder joins with
-    the tokenizer's pair template; None for one text.
+    the tokenizer's pair template; None for one text. ``context`` holds words the encoder reads
+    after the sentence (its pair template's second text) but gives no vectors, predictions or
+    loss: neighbouring or retrieved text; None for none.
     """
 
     words: list[str]
@@ -33,6 +35,7 @@ class Sentence:
     comment_lines: list[int] = field(default_factory=list)
     start_line: int = 0
     segments: list[int] | None = None
+    context: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.words)

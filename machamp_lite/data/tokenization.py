@@ -15,6 +15,7 @@ from itertools import accumulate, chain
 import numpy as np
 import torch
 
+from .context import encode_many_with_context
 from .masking import MaskingVocabulary, hide_tokens
 from .readers import gc_paused
 from .segments import join_segments, pair_layout
@@ -171,8 +172,12 @@ class SubwordTokenizer:
         self,
         sentences: Sequence[Sequence[str]],
         segments: Sequence[Sequence[int] | None] | None = None,
+        contexts: Sequence[Sequence[str] | None] | None = None,
     ) -> list[EncodedSentence]:
-        """Each sentence's subwords; ``segments[i]`` (None: one segment) as in ``encode``."""
+        """Each sentence's subwords; ``segments[i]`` (None: one segment) as in ``encode``,
+        ``contexts[i]`` (None: none) as in ``context.encode_with_context``."""
+        if contexts is not None and any(contexts):
+            return encode_many_with_context(self, sentences, segments, contexts)
         if segments is not None and any(s is not None for s in segments):
             if self._words_independent:  # one tokenizer pass over every distinct word
                 self._cache_words(chain.from_iterable(sentences))

@@ -193,14 +193,17 @@ class TransformerEncoder(nn.Module):
             else:
                 model.gradient_checkpointing_enable({"use_reentrant": False})
 
-    # The batching contract: callers hand words in and get model inputs out; the subword
-    # tokenizer, windows and pooling positions stay inside the encoder.
+    # The batching contract: words in, model inputs out; subwords, windows and pooling inside.
     def encode_many(
-        self, sentences: Sequence[Sequence[str]], segments: Sequence[Sequence[int] | None] = ()
+        self,
+        sentences: Sequence[Sequence[str]],
+        segments: Sequence[Sequence[int] | None] = (),
+        contexts: Sequence[Sequence[str] | None] = (),
     ) -> list[EncodedSentence]:
         """Each sentence's subwords, in input order (needs the tokenizer: before release);
-        ``segments[i]``, the first word of each text of a pair, encodes sentence i as a pair."""
-        return self.subwords.encode_many(sentences, segments or None)
+        ``segments[i]`` (the first word of each text) makes sentence i a pair; ``contexts[i]``
+        is read after it, unlabelled (data/context.py)."""
+        return self.subwords.encode_many(sentences, segments or None, contexts or None)
 
     def input_length(self, sentence: EncodedSentence) -> int:
         """Padded model positions a sentence needs (all its windows), for max_tokens budgets."""
