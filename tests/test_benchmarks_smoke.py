@@ -422,3 +422,15 @@ def test_padding_benchmark_reports_each_setting_with_its_padding(tmp_path, tiny_
     assert 1.0 < sorted_32["padded_over_real_positions"] < plain["padded_over_real_positions"]
     assert set(result["stream_chunks"]) == {str(size) for size in bench_padding.CHUNKS}
     assert not (tmp_path / ".bench_padding").exists()
+
+
+@pytest.mark.slow
+def test_compile_benchmark_times_eager_and_compiled_steps(tmp_path, tiny_model):
+    from benchmarks import bench_compile
+
+    out = tmp_path / "compile.json"
+    arguments = ["--model", str(tiny_model), "--rows", "2", "--width", "5", "--steps", "2"]
+    result = bench_compile.main([*arguments, "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert len(result["eager_rounds"]) == len(result["compiled_rounds"]) == 2
+    assert result["speedup"] > 0 and result["compile_and_first_step_seconds"] > 0
