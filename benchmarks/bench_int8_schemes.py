@@ -62,7 +62,10 @@ def quantized_copy(export: Path, target: Path, scheme: dict[str, Any]) -> float:
         if path.is_dir():
             shutil.copytree(path, target / path.name)
         elif path.name == GRAPHS["fp32"]:
-            os.link(path, target / path.name)
+            try:  # the float32 graph is hundreds of MB: linked where the file system allows
+                os.link(path, target / path.name)
+            except OSError:
+                shutil.copy(path, target / path.name)
         else:
             shutil.copy(path, target / path.name)
     source = export / GRAPHS["fp32"]

@@ -60,17 +60,21 @@ def torch_bf16(model_dir: Path, device: str | None) -> Backend:
     return Backend(_labeller(predictor), None if native else 1, {"native_bf16": native})
 
 
+# The export the onnx backends share, per trained model: its folder and seconds.
+_EXPORTS: dict[Path, tuple[Path, float]] = {}
+
+
 def _onnx_export(model_dir: Path) -> tuple[Path, float]:
     """One export with its int8 graph, beside the model (in the benchmark's temporary run
     folder), shared by both onnx backends; its seconds."""
-    target = model_dir.parent / "model-onnx"
-    if not target.exists():
+    if model_dir not in _EXPORTS:
         from machamp_lite.export_onnx import export_onnx
 
+        target = model_dir.parent / "model-onnx"
         started = time.perf_counter()
         export_onnx(model_dir, target, int8=True)
-        (target.parent / "model-onnx.seconds").write_text(f"{time.perf_counter() - started:.1f}")
-    return target, float((target.parent / "model-onnx.seconds").read_text())
+        _EXPORTS[model_dir] = (target, round(time.perf_counter() - started, 1))
+    return _EXPORTS[model_dir]
 
 
 def _onnx(model_dir: Path, graph: str) -> Backend:
@@ -97,8 +101,8 @@ def onnx_int8(model_dir: Path, device: str | None) -> Backend:
 
 def cleanup(model_dir: Path) -> None:
     """Remove the export that the onnx backends wrote beside ``model_dir``."""
+    _EXPORTS.pop(model_dir, None)
     shutil.rmtree(model_dir.parent / "model-onnx", ignore_errors=True)
-    (model_dir.parent / "model-onnx.seconds").unlink(missing_ok=True)
 
 
 FP32_BACKEND = "torch_fp32"

@@ -11,14 +11,11 @@ with a warning that says it is slower, and float32 stays the default.
 from __future__ import annotations
 
 import contextlib
-import logging
 from pathlib import Path
 
 import torch
 
 from .errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Linux /proc/cpuinfo flags of processors with bf16 arithmetic.

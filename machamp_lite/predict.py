@@ -212,6 +212,8 @@ class Predictor:
         config = self.dataset(dataset)
         tasks = list(config["tasks"])
         words = [list(s) for s in sentences]
+        if any(isinstance(c, str) for c in contexts or ()):
+            raise ConfigError("each context is a list of words (or None), not one string")
         given = [list(c) if c else None for c in contexts or ()]
         if given and len(given) != len(words):
             raise ConfigError(f"{len(given)} contexts for {len(words)} sentences: give one each")

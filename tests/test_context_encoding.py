@@ -106,6 +106,8 @@ def test_predictions_stay_one_per_word_and_ignore_context_beyond_the_limit(predi
     assert predictor.predict(sentences, contexts=[None] * 3) == predictor.predict(sentences)
     with pytest.raises(ConfigError, match="2 contexts for 3 sentences"):
         predictor.predict(sentences, contexts=[None, None])
+    with pytest.raises(ConfigError, match="a list of words"):  # not split into characters
+        predictor.predict(sentences, contexts=["Bonn is a city", None, None])
 
 
 def test_sentences_carry_their_context_into_every_encoding(predictor):
