@@ -18,6 +18,14 @@
     else if std.member(['bn', 'fa', 'hi', 'zh'], lang)
     then 'multiconer2022/partial_train_subsets/%s_train_subset.conll' % lang
     else self.officialTrain(lang),
+  // Context retrieved by BM25 from every available train set (issue 18, docs/context.md): each
+  // sentence reads its k most similar train sentences; a sentence never retrieves itself.
+  retrievedTrainContext(k):: {
+    source: 'retrieval',
+    method: 'bm25',
+    k: k,
+    corpus: [$.availableTrain(lang) for lang in $.languages],
+  },
   // `token _ _ TAG` lines (tokens may end in `_`): the label is the last field.
   ner: { ner: { task_type: 'seq_bio', column_idx: -1 } },
 }

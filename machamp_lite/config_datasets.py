@@ -44,6 +44,7 @@ DATASET_KEYS = {
     "plugins": (list,),
     "sent_idxs": (list,),
     "dataset_embed_idx": (int, type(None)),
+    "context": (dict,),
 }
 # MaChAmp's other names for keys: read as the key they stand for.
 DATASET_KEY_ALIASES = {"validation_data_path": "dev_data_path"}
@@ -181,6 +182,11 @@ def validate_dataset(
     result["source"] = source
     _check_paths(result, where, data_dir, problems)
     _check_settings(result, where, problems)
+    if "context" in result:
+        from .data.context_sources import check_context
+
+        with problems.catch():
+            result["context"] = check_context(result["context"], where, data_dir)
     pending = _pending_plugins([*result["plugins"], *plugins])
     tasks = result.get("tasks", {})
     for task_name, task in list(tasks.items()):

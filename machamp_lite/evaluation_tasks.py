@@ -115,7 +115,8 @@ class _TrainingLabelsOfFiles:
         def labels() -> list[str]:
             if self.labels is None:
                 splits = [
-                    _Split(self.dataset, read_dataset_file(self.dataset, p)) for p in self.paths
+                    _Split(self.dataset, read_dataset_file(self.dataset, p, with_context=False))
+                    for p in self.paths
                 ]
                 self.labels = TrainingLabels(splits)
             return self.labels(task)
@@ -155,7 +156,7 @@ def evaluate_tasks(
             + ")"
         )
     readable = {**dataset, "tasks": scored}
-    gold = read_dataset_file(readable, str(gold_path), limit=-1)
+    gold = read_dataset_file(readable, str(gold_path), limit=-1, with_context=False)
     pred = read_prediction_file(readable, str(pred_path))  # top-n cells: their first label
     check_aligned(str(gold_path), gold, str(pred_path), pred)
     training = _TrainingLabelsOfFiles(dataset)

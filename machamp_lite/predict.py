@@ -13,6 +13,8 @@ import torch
 from tqdm import tqdm
 
 from .data.batching import make_batches
+from .data.context import encode_sentences as encode_sentences
+from .data.context_sources import attach_all, sentences_with_context
 from .data.dataset import make_reader, read_dataset_file, task_columns
 from .data.sentence import Sentence
 from .data.text import EncodingError, check_encoding_option
@@ -39,21 +41,6 @@ from .prediction_inputs import first_lines, iter_raw_text
 from .segmented_text import segmentation_task, segmented_prediction, word_datasets
 
 logger = logging.getLogger(__name__)
-
-
-def encode_sentences(encoder, sentences: Sequence[Sentence]) -> list[EncodedSentence]:
-    """The encoder's encodings of ``sentences``. Where a sentence is a pair (text read from
-    several columns) the encoder is given where each text starts; otherwise it is called with
-    the words alone, as an encoder that knows nothing of pairs is."""
-    words = [s.words for s in sentences]
-    segments = [s.segments for s in sentences]
-    contexts = [s.context for s in sentences]
-    pairs = any(starts is not None for starts in segments)
-    if any(contexts):  # only then: an encoder that knows nothing of context still works
-        return encoder.encode_many(words, segments if pairs else (), contexts)
-    if pairs:
-        return encoder.encode_many(words, segments)
-    return encoder.encode_many(words)
 
 
 @torch.inference_mode()
@@ -211,15 +198,8 @@ class Predictor:
         ``contexts[i]``: words the encoder reads after sentence i but does not label."""
         config = self.dataset(dataset)
         tasks = list(config["tasks"])
-        words = [list(s) for s in sentences]
-        if any(isinstance(c, str) for c in contexts or ()):
-            raise ConfigError("each context is a list of words (or None), not one string")
-        given = [list(c) if c else None for c in contexts or ()]
-        if given and len(given) != len(words):
-            raise ConfigError(f"{len(given)} contexts for {len(words)} sentences: give one each")
-        sentence_list = [
-            Sentence(w, context=c) for w, c in zip(words, given or [None] * len(words))
-        ]
+        sentence_list = sentences_with_context(config, sentences, contexts)
+        words = [s.words for s in sentence_list]
         encoded = encode_sentences(self.model.encoder, sentence_list)
         predicted = predict_encoded(
             self.model,
@@ -240,21 +220,23 @@ class Predictor:
         topn: int | None = None,
         min_confidence: float | None = None,
         calibrated: bool = True,
+        contexts: Sequence[Sequence[str] | None] | None = None,
     ) -> list[dict]:
         """Predictions with probabilities for pre-split sentences: per sentence ``{task:
         result}``, where a task that gives probabilities has the dict that ``predict
         --probabilities`` writes (decoders/confidence.py: labels, each word's probability,
         entities with theirs, with ``topn`` the n best) and other tasks their labels.
         ``calibrated`` uses the temperatures fitted after training (else 1). ``topn`` None
-        takes each task's dataset-config ``topn`` (default 1)."""
+        takes each task's dataset-config ``topn`` (default 1); ``contexts`` as in ``predict``."""
         config = self.dataset(dataset)
         options = self._confidence_options(config, topn, min_confidence, calibrated)
         tasks = list(config["tasks"])
         if refusal := getattr(self.model, "refuses_confidences", None):  # the onnx backend
             raise ConfigError(refusal)
         probability_tasks(self.model.decoders, tasks, options)
-        words = [list(s) for s in sentences]
-        encoded = self.model.encoder.encode_many(words)
+        sentence_list = sentences_with_context(config, sentences, contexts)
+        words = [s.words for s in sentence_list]
+        encoded = encode_sentences(self.model.encoder, sentence_list)
         predicted = predict_encoded(
             self.model,
             encoded,
@@ -423,12 +405,14 @@ class Predictor:
                 stream = reader.iter_read(input_path, columns, False) if reader.streams else None
             if stream is not None and max_sents:
                 stream = itertools.islice(stream, max_sents)
-            if stream is not None and (raw_text or labels_only or not max_sents):
+            streams = raw_text or labels_only or not max_sents
+            if stream is not None and streams and not config.get("context"):
                 return self._predict_file_streaming(
                     config, input_path, output_path, tasks, stream, labels_only, raw_text, plan
                 )
-        if stream is not None:  # the first max_sents sentences, written into their lines below
+        if stream is not None:  # the first max_sents sentences, or all with context
             sentences = list(stream)
+            attach_all(config, sentences)
         else:
             limit = max_sents or -1
             sentences = read_dataset_file(config, input_path, require_labels=False, limit=limit)

@@ -27,6 +27,10 @@ DATASET_DESCRIPTIONS = {
     "max_dev_sents": "Score the first N sentences of each dev file only (-1: all).",
     "plugins": "Python modules to import before the dataset is read, so that they can register "
     "components (readers, decoders, metrics).",
+    "context": "Text the encoder reads after each sentence (its pair template's second text) "
+    'but does not label: `{"source": "neighbours", "before": 1, "after": 1}`, '
+    '`{"source": "file", "path": ...}` (id, tab, text) or `{"source": '
+    '"retrieval", "corpus": ..., "k": 3, "method": "bm25"}`; see docs/context.md.',
     "sent_idxs": "Text columns of the `sentence_tsv` reader, each split on whitespace into "
     "words. Two or more are encoded as a sentence pair with the tokenizer's pair template (and "
     "token types 0, 1, 0, ... where the model has them), as MaChAmp does. Unset: `[0]`.",

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from .segments import join_segments
 
 if TYPE_CHECKING:
+    from .sentence import Sentence
     from .tokenization import EncodedSentence, SubwordTokenizer
 
 
@@ -63,3 +64,19 @@ def encode_many_with_context(
         subwords._cache_words(chain.from_iterable(sentences))
         subwords._cache_words(chain.from_iterable(c for c in contexts if c))
     return [encode_with_context(subwords, w, c) for w, c in zip(sentences, contexts)]
+
+
+def encode_sentences(encoder, sentences: Sequence[Sentence]) -> list[EncodedSentence]:
+    """The encoder's encodings of ``sentences``. Where a sentence is a pair (text read from
+    several columns) the encoder is given where each text starts; otherwise it is called with
+    the words alone, as an encoder that knows nothing of pairs is. A sentence's ``context``
+    reaches the encoder as its ``contexts``."""
+    words = [s.words for s in sentences]
+    segments = [s.segments for s in sentences]
+    contexts = [s.context for s in sentences]
+    pairs = any(starts is not None for starts in segments)
+    if any(contexts):  # only then: an encoder that knows nothing of context still works
+        return encoder.encode_many(words, segments if pairs else (), contexts)
+    if pairs:
+        return encoder.encode_many(words, segments)
+    return encoder.encode_many(words)

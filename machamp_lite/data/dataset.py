@@ -9,6 +9,7 @@ from typing import Any
 from ..decoders.codecs import codec_for
 from ..errors import ConfigError, DataError
 from ..registry import readers
+from .context_sources import attach_contexts, attach_neighbours
 from .label_columns import ColumnIdxError
 from .readers import NoSentencesError, Reader, detect_reader, reader_from_dataset
 from .sentence import Sentence, TaskColumn
@@ -71,12 +72,18 @@ def make_reader(dataset: dict[str, Any], path: str | None = None) -> Reader:
 
 
 def read_dataset_file(
-    dataset: dict[str, Any], path: str, require_labels: bool = True, limit: int | None = None
+    dataset: dict[str, Any],
+    path: str,
+    require_labels: bool = True,
+    limit: int | None = None,
+    with_context: bool = True,
 ) -> list[Sentence]:
     """Read one file of a dataset with the dataset's reader settings.
 
     ``limit`` keeps the first sentences only; None means the dataset's ``max_sents`` (a
-    training-file setting), and -1 or 0 means all (what prediction uses)."""
+    training-file setting), and -1 or 0 means all (what prediction uses). The dataset's
+    ``context`` fills each kept sentence's context unless ``with_context`` is False (reading
+    labels only, as evaluation does)."""
     columns = task_columns(dataset)
     try:
         sentences = make_reader(dataset, path).read(path, columns, require_labels=require_labels)
@@ -98,12 +105,16 @@ def read_dataset_file(
             "without a dev set (the last epoch's model is kept)",
             path,
         ) from None
+    if with_context:
+        attach_neighbours(dataset, sentences)
     max_words = dataset.get("max_words", -1) if limit is None else -1  # training files only
     limit = dataset.get("max_sents", -1) if limit is None else limit
     if limit > 0:
         sentences = sentences[:limit]
     if max_words > 0:
         sentences = first_words(sentences, max_words, dataset, path, columns)
+    if with_context:
+        attach_contexts(dataset, sentences)
     if require_labels:
         for task, config in dataset["tasks"].items():
             codec = codec_for(config["task_type"])
