@@ -19,7 +19,7 @@ from benchmarks.bench_train_predict import (
     train_file,
 )
 
-from conftest import DEMO
+from conftest import DEMO, SHARED_DATA, needs_shared_data, tiny_training_params
 
 TRAIN_SENTENCES = 12
 DEV_SENTENCES = 5
@@ -434,3 +434,25 @@ def test_compile_benchmark_times_eager_and_compiled_steps(tmp_path, tiny_model):
     assert json.loads(out.read_text()) == result
     assert len(result["eager_rounds"]) == len(result["compiled_rounds"]) == 2
     assert result["speedup"] > 0 and result["compile_and_first_step_seconds"] > 0
+
+
+@pytest.mark.slow
+@needs_shared_data()
+def test_context_benchmark_trains_and_predicts_each_setting_through_the_command_line(
+    tmp_path, tiny_model
+):
+    from benchmarks import bench_context
+
+    params = tiny_training_params(tmp_path / "params.json", tiny_model, 1)
+    dev = tmp_path / "dev.conll"
+    dev.write_text((SHARED_DATA / "multiconer2022/EN-English/en_dev.conll").read_text()[:3000])
+    out = tmp_path / "context.json"
+    arguments = ["--train_sents", "4", "--repeats", "1", "--dev", str(dev), "--out", str(out)]
+    result = bench_context.main([*arguments, "--parameters_config", str(params)])
+    assert json.loads(out.read_text()) == result
+    assert set(result["train_sentences_per_second"]) == {"none", "k1", "k3"}
+    assert result["train_relative_to_none"]["none"] == 1.0
+    assert all(r[0]["sentences"] == 7 * 4 for r in result["training_rounds"].values())
+    counts = {r[0]["sentences"] for r in result["prediction_rounds"].values()}
+    assert len(counts) == 1 and counts.pop() > 0
+    assert set(result["retrieval_seconds_for_dev"]) == {"k1", "k3"}

@@ -257,3 +257,33 @@ def test_multilingual_e5_retrieves_the_passage_about_the_sentence(
         ["welche stadt ist die hauptstadt deutschlands", "le chat dort sur le tapis", "中国的首都"]
     )
     assert found == [[2], [3], [4]]
+
+
+def test_a_damaged_cached_index_is_rebuilt_and_long_passages_are_cut_to_the_model(
+    tmp_path, tiny_model, monkeypatch, counted_embed, caplog
+):
+    monkeypatch.setenv("MACHAMP_LITE_CACHE", str(tmp_path / "cache"))
+    long_passage = " ".join(["berlin"] * 3000)  # more subwords than the model has positions
+    corpus = write(tmp_path / "corpus.txt", "\n".join([*CORPUS, long_passage]))
+    settings = RetrievalSettings((str(corpus),), 1, "embedding", str(tiny_model), max_length=10**9)
+    Retriever(settings)
+    (index,) = (tmp_path / "cache" / "retrieval").glob("*/index-*.npy")
+    index.write_bytes(index.read_bytes()[:100])  # cut short, as by a full disk or a kill
+    counted_embed.clear()
+    with caplog.at_level(logging.WARNING):
+        rebuilt = Retriever(settings)
+    assert counted_embed == [("", len(CORPUS) + 1)]
+    assert "unreadable" in caplog.text
+    assert rebuilt.matrix is not None and rebuilt.matrix.shape[0] == len(CORPUS) + 1
+
+
+def test_a_context_path_that_is_a_folder_is_one_error(tmp_path):
+    write(tmp_path / "train.conll", conll("a b", comments={0: "# id 1\tdomain=en"}))
+    (tmp_path / "folder").mkdir()
+    config = dataset(tmp_path, "train.conll", {"source": "file", "path": "folder"})
+    with pytest.raises(DataError, match="folder: context file not found"):
+        read_dataset_file(config, config["train_data_path"])
+    context = {"source": "retrieval", "corpus": "folder", "method": "bm25"}
+    config = dataset(tmp_path, "train.conll", context)
+    with pytest.raises(DataError, match="folder: corpus file not found"):
+        read_dataset_file(config, config["train_data_path"])

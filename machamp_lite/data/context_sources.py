@@ -163,9 +163,11 @@ def read_context_file(config: dict[str, Any], encoding: str) -> dict[str, list[s
                         number,
                     )
                 found.setdefault(fields[id_column].strip(), []).extend(fields[text_column].split())
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise DataError(
-            "context file not found (the dataset config's context 'path')", path
+            "context file not found (the dataset config's context 'path'); give the path of a "
+            "file of id<TAB>text lines",
+            path,
         ) from None
     except UnicodeDecodeError as error:
         raise DataError(f"not {encoding} text ({error.reason})", path) from None

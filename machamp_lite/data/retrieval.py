@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,6 +136,8 @@ def embed(texts: Sequence[str], embedder, prefix: str, max_length: int, batch_si
     import torch
 
     tokenizer, model = embedder
+    limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else 512
+    max_length = min(max_length, limit)  # longer inputs would pass the position embeddings
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
@@ -166,7 +169,7 @@ class Retriever:
                 f"context retrieval: the corpus {', '.join(settings.corpus)} holds no passages"
             )
         self.bm25: BM25Index | None = None
-        self.embedder = None
+        self.embedder: Any = None  # (tokenizer, model) for method embedding
         self.matrix: np.ndarray | None = None
         if settings.method == "bm25":
             self.bm25 = BM25Index(self.passages)
@@ -191,7 +194,8 @@ class Retriever:
         if path.is_file():
             try:
                 matrix = np.load(path, allow_pickle=False)
-                if matrix.shape[0] == len(self.passages):
+                hidden = self.embedder[1].config.hidden_size
+                if matrix.ndim == 2 and matrix.shape == (len(self.passages), hidden):
                     logger.info(
                         "context retrieval: index of %d passages from %s", len(matrix), path
                     )
