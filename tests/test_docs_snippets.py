@@ -26,6 +26,7 @@ PAGES = [
     "new-reader.md",
     "api.md",
     "faq.md",
+    "context.md",
 ]
 # Other Markdown files whose commands and links are checked too.
 EXTRA_PAGES = ["../examples/plugin/README.md"]
