@@ -187,6 +187,11 @@ def validate_dataset(
 
         with problems.catch():
             result["context"] = check_context(result["context"], where, data_dir)
+        if len(result.get("sent_idxs") or []) > 1:
+            problems.add(
+                f"{where}: key 'context' cannot be combined with text in several columns "
+                "('sent_idxs') yet: the pair template holds the sentence's texts"
+            )
     pending = _pending_plugins([*result["plugins"], *plugins])
     tasks = result.get("tasks", {})
     for task_name, task in list(tasks.items()):

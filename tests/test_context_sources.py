@@ -68,6 +68,21 @@ def test_a_bad_context_key_is_one_error_naming_the_file_dataset_and_key(
     assert expected in message
 
 
+def test_context_with_sentence_pairs_is_refused_when_the_config_is_read(tmp_path):
+    write(tmp_path / "train.tsv", "a b\tc d\tX\n")
+    config = {
+        "d": {
+            "train_data_path": "train.tsv",
+            "sent_idxs": [0, 1],
+            "tasks": {"label": {"task_type": "classification", "column_idx": 2}},
+            "context": {"source": "neighbours"},
+        }
+    }
+    path = write(tmp_path / "config.json", json.dumps(config))
+    with pytest.raises(ConfigError, match="'context' cannot be combined with text in several"):
+        load_dataset_configs([str(path)], data_dir=str(tmp_path))
+
+
 def test_neighbours_stay_inside_their_document_and_docstart_gets_none(tmp_path):
     text = conll("-DOCSTART-", "a1 a2", "b1", "c1 c2", "-DOCSTART-", "d1", "e1")
     write(tmp_path / "train.conll", text)
