@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from machamp_lite.cli import main
+from machamp_lite.data import tokenization
 from machamp_lite.data.dataset import read_dataset_file
 from machamp_lite.predict import Predictor
 
@@ -85,3 +86,24 @@ def test_raw_text_is_read_with_its_neighbouring_lines(trained, tmp_path):
     # dataset's neighbours when no contexts are given.
     assert probabilities() == probabilities(contexts=neighbours)
     assert probabilities() != probabilities(contexts=[None, None, None])
+
+
+def test_the_onnx_backend_reads_the_same_context(trained, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason='needs the onnx extra: pip install ".[onnx]"')
+    export = tmp_path / "onnx"
+    assert main(["export", str(trained), str(export), "--format", "onnx"]) == 0
+    torch_out, onnx_out = tmp_path / "torch.conll", tmp_path / "onnx.conll"
+    arguments = [str(DEV), "--dataset", "retrieved"]
+    assert main(["predict", str(trained), arguments[0], str(torch_out), *arguments[1:]]) == 0
+    onnx_arguments = [arguments[0], str(onnx_out), *arguments[1:], "--backend", "onnx"]
+    contexts_seen: list[int] = []
+    real = tokenization.encode_many_with_context
+
+    def spy(subwords, sentences, segments, contexts):
+        contexts_seen.extend(len(c or ()) for c in contexts)
+        return real(subwords, sentences, segments, contexts)
+
+    monkeypatch.setattr(tokenization, "encode_many_with_context", spy)
+    assert main(["predict", str(export), *onnx_arguments]) == 0
+    assert contexts_seen and all(contexts_seen)  # every dev sentence went in with its context
+    assert onnx_out.read_bytes() == torch_out.read_bytes()
