@@ -302,3 +302,18 @@ def test_a_context_path_that_is_a_folder_is_one_error(tmp_path):
     config = dataset(tmp_path, "train.conll", context)
     with pytest.raises(DataError, match="folder: corpus file not found"):
         read_dataset_file(config, config["train_data_path"])
+
+
+def test_a_full_disk_leaves_no_partial_index_and_still_retrieves(
+    tmp_path, tiny_model, monkeypatch, tmpfs, caplog
+):
+    cache = tmpfs("64k")
+    monkeypatch.setenv("MACHAMP_LITE_CACHE", str(cache))
+    passages = [f"passage number {i} about berlin" for i in range(1500)]  # 96 kB of vectors
+    corpus = write(tmp_path / "corpus.txt", "\n".join(passages))
+    settings = RetrievalSettings((str(corpus),), 2, "embedding", str(tiny_model))
+    with caplog.at_level(logging.WARNING):
+        hits = Retriever(settings).retrieve(["passage number 7 about berlin"])
+    assert len(hits[0]) == 2 and passages.index("passage number 7 about berlin") not in hits[0]
+    assert "could not cache the index" in caplog.text
+    assert not [p for p in cache.rglob("*") if p.is_file()]  # no half-written index or temp file
