@@ -14,7 +14,10 @@ set to the next). Schemes (onnxruntime's ``quantize_dynamic`` of the MatMul weig
 - ``per_channel``: one scale per output column, every layer;
 - ``per_channel_reduce_range`` (``_first_fp32``): weights in 7 bits, which onnxruntime advises
   for processors without VNNI, where 8-bit products can saturate;
-- ``uint8_per_channel``: unsigned 8-bit weights (no saturation either, slower kernels).
+- ``uint8_per_channel``: unsigned 8-bit weights (no saturation either, slower kernels);
+- ``smoothed_feed_forward`` (with ``--calibration FILE ...``): a new export of MODEL with
+  ``--int8 --calibration FILE ...``, its feed-forward layers smoothed before every layer is
+  quantized (machamp_lite/int8_smoothing.py).
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--schemes", nargs="+", choices=list(SCHEMES), default=list(SCHEMES))
     parser.add_argument("--dataset", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calibration", nargs="+", default=None, help="also the smoothed export")
     parser.add_argument("--out", default=str(RESULTS / "int8_schemes.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -133,6 +137,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for gold in args.gold:
                 rows[name][gold] = score(predictor, gold, work / "out", args.dataset)
             shutil.rmtree(folder)
+        if args.calibration:
+            from machamp_lite.export_onnx import export_onnx
+
+            folder = work / "smoothed"
+            started = time.perf_counter()
+            export_onnx(args.model, folder, int8=True, calibration=args.calibration)
+            rows["smoothed_feed_forward"] = {"export_seconds": round(time.perf_counter() - started)}
+            predictor = Predictor.load(folder, backend="onnx", onnx_graph="int8")
+            for gold in args.gold:
+                row = rows["smoothed_feed_forward"]
+                row[gold] = score(predictor, gold, work / "out", args.dataset)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table = {}
@@ -149,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": "python -m benchmarks.bench_int8_schemes "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "schemes": {name: SCHEMES[name] for name in args.schemes},
+        "calibration": args.calibration,
         "table": table,
         "machine": machine(),
     }

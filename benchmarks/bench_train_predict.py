@@ -395,6 +395,11 @@ STEP_VARIANTS = {
     "before: dense embeddings, foreach AdamW": {"frozen": False, "fused": False},
     "dense embeddings, fused AdamW": {"frozen": False, "fused": True},
     "frozen embeddings, fused AdamW (default)": {"frozen": True, "fused": True},
+    "frozen embeddings, fused AdamW, training.bit_dropout": {
+        "frozen": True,
+        "fused": True,
+        "bit_dropout": True,
+    },
     "frozen embeddings, fused AdamW, bf16 autocast": {"frozen": True, "fused": True, "bf16": True},
 }
 
@@ -419,6 +424,7 @@ def profile_steps(
     from machamp_lite.config import load_dataset_configs, load_params
     from machamp_lite.data.batching import make_batches
     from machamp_lite.model import build_model, collect_tasks
+    from machamp_lite.modules.bit_dropout import BitDropout, use_bit_dropout
     from machamp_lite.training.optimization import build_optimizer
     from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
 
@@ -450,6 +456,10 @@ def profile_steps(
         )
     }
     embeddings = encoder.transformer.get_input_embeddings().weight
+    # One model for every setting: its dropout modules change class between torch's dropout
+    # and BitDropout (a subclass with no state of its own) from one step to the next.
+    use_bit_dropout(network)
+    dropouts = [m for m in network.modules() if isinstance(m, BitDropout)]
     optimizers = {}
     for name, variant in variants.items():
         embeddings.requires_grad_(not variant.get("frozen", False))
@@ -465,6 +475,8 @@ def profile_steps(
     def step(name: str) -> tuple[float, float, float, float]:
         variant = variants[name]
         embeddings.requires_grad_(not variant.get("frozen", False))
+        for module in dropouts:
+            module.__class__ = BitDropout if variant.get("bit_dropout") else torch.nn.Dropout
         optimizer = optimizers[name]
         autocast = (
             torch.autocast("cpu", dtype=torch.bfloat16)

@@ -82,6 +82,21 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --format onnx: also write model.int8.onnx, the MatMul weights quantized to int8",
     )
     parser.add_argument(
+        "--calibration",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="with --int8: files of sentences in the model's dataset format (its training data, "
+        "say; up to 1,000 sentences are read) on which the feed-forward layers are smoothed "
+        "before quantization, which keeps the int8 F1 closer to float32 (docs/performance.md)",
+    )
+    parser.add_argument(
+        "--calibration_dataset",
+        default=None,
+        help="the dataset whose format the --calibration files are in (needed when the model "
+        "has several)",
+    )
+    parser.add_argument(
         "--task",
         default=None,
         help="the word-labelling task to export as a token classifier (needed when the model "

@@ -23,20 +23,21 @@ at the end, so a failure leaves nothing half-written.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import ConfigError
+from .onnx_int8 import QUANTIZATION as QUANTIZATION
+from .onnx_int8 import float_layer_nodes as float_layer_nodes
+from .onnx_int8 import write_int8_graph
 
 if TYPE_CHECKING:
     from .decoders.base import Decoder
@@ -52,17 +53,6 @@ OPSET = 17
 # How far the graph's scores may drift from the torch model's (float32 round-off only).
 TOLERANCE = 1e-3
 INSTALL = 'pip install "machamp-lite[onnx]"'
-# --int8: what is quantized and how. On the held-out MultiCoNER sentences (docs/performance.md,
-# "ONNX and int8") every layer quantized with one scale per matrix lost 1.5 points of span F1,
-# one scale per output column (per_channel) 1.2; keeping the first transformer layer float32
-# as well lost none (0.01), at the speed of the rest being int8.
-QUANTIZATION: dict[str, Any] = {
-    "method": "onnxruntime quantize_dynamic",
-    "op_types": ["MatMul"],
-    "weight_type": "int8",
-    "per_channel": True,
-    "float32_layers": [0],
-}
 # The graph's inputs: the encoder's collate output, under the same names, with dynamic axes.
 AXES = {
     "input_ids": {0: "rows", 1: "width"},
@@ -94,7 +84,14 @@ def run_onnx_export(args: argparse.Namespace) -> None:
         raise ConfigError(
             "--task and --encoder_only belong to --format hf; an ONNX export holds every task"
         )
-    report = export_onnx(args.model_dir, args.output_dir, args.int8, args.plugins)
+    report = export_onnx(
+        args.model_dir,
+        args.output_dir,
+        args.int8,
+        args.plugins,
+        calibration=args.calibration or (),
+        calibration_dataset=args.calibration_dataset,
+    )
     out = Path(args.output_dir)
     for name, graph in report["graphs"].items():
         print(f"{name} graph written to {out / graph}", file=sys.stderr)
@@ -144,24 +141,29 @@ def export_onnx(
     output_dir: str | os.PathLike,
     int8: bool = False,
     allow_plugins: Iterable[str] = (),
+    calibration: Sequence[str] = (),
+    calibration_dataset: str | None = None,
 ) -> dict[str, Any]:
     """Export the model folder ``model_dir`` to ``output_dir`` (see the module's docstring);
-    returns what ``export.json`` holds."""
+    returns what ``export.json`` holds. ``calibration``: files of sentences in the format of
+    ``calibration_dataset`` (needed only when the model has several datasets) on which the
+    int8 graph's feed-forward layers are smoothed (onnx_int8.py)."""
     from .archive import failed_write, load_archive
     from .export_hf import ExportError, _failed, check_output
 
     require_onnx()
     source, target = Path(model_dir), Path(output_dir)
     check_output(target, source)
-    model, params, _, _, tasks = load_archive(source, "cpu", allow_plugins)
+    model, params, datasets, _, tasks = load_archive(source, "cpu", allow_plugins)
     kinds = task_decoding(model, {name: spec.task_type for name, spec in tasks.items()})
+    sentences = calibration_sentences(datasets, calibration, calibration_dataset, int8)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
     except OSError as error:
         raise ExportError(_failed(target, error)) from None
     try:
-        report = write_export(model, params, tasks, kinds, source, tmp, int8)
+        report = write_export(model, params, tasks, kinds, source, tmp, int8, sentences)
         os.replace(tmp, target)  # onto a missing or empty folder only
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,7 +173,29 @@ def export_onnx(
     return report
 
 
-def write_export(model, params, tasks, kinds, source: Path, folder: Path, int8: bool) -> dict:
+def calibration_sentences(datasets, paths, dataset_name, int8: bool) -> list:
+    """The sentences of the ``--calibration`` files, read with the named dataset's settings
+    (the model's only dataset by default); [] without files."""
+    from .int8_smoothing import read_calibration
+
+    if not paths:
+        return []
+    if not int8:
+        raise ConfigError("--calibration goes with --int8: it calibrates the int8 graph")
+    if dataset_name is None and len(datasets) == 1:
+        dataset_name = next(iter(datasets))
+    if dataset_name not in datasets:
+        raise ConfigError(
+            f"--calibration_dataset: name the dataset whose format the calibration files are "
+            f"in, one of {', '.join(sorted(datasets))}"
+            + (f" (got {dataset_name!r})" if dataset_name is not None else "")
+        )
+    return read_calibration(list(paths), datasets[dataset_name])
+
+
+def write_export(
+    model, params, tasks, kinds, source: Path, folder: Path, int8: bool, calibration=()
+) -> dict:
     """Every file of the export into ``folder``, checked; returns the report it wrote."""
     from . import __version__
     from .config import write_json
@@ -183,8 +207,15 @@ def write_export(model, params, tasks, kinds, source: Path, folder: Path, int8: 
     write_graph(model, names, inputs, folder / GRAPHS["fp32"])
     check_graph(model, names, folder / GRAPHS["fp32"])
     graphs = {"fp32": GRAPHS["fp32"]}
+    quantization = None
     if int8:
-        quantize(folder / GRAPHS["fp32"], folder / GRAPHS["int8"])
+        graph_io = (
+            lambda m, path: write_graph(m, names, inputs, path),
+            lambda m, path: check_graph(m, names, path),
+        )
+        quantization = write_int8_graph(
+            model, folder, GRAPHS["fp32"], GRAPHS["int8"], calibration, graph_io
+        )
         graphs["int8"] = GRAPHS["int8"]
     encoder.transformer.config.save_pretrained(folder / ENCODER_FOLDER)
     encoder.save_tokenizer(folder / ENCODER_FOLDER)
@@ -197,7 +228,7 @@ def write_export(model, params, tasks, kinds, source: Path, folder: Path, int8: 
         "written_by": f"machamp-lite {__version__}",
         "source": str(source.resolve()),
         "graphs": graphs,
-        "quantization": QUANTIZATION if int8 else None,
+        "quantization": quantization,
         "inputs": inputs,
         "outputs": names,
         # The archive's encoder settings: the onnx backend builds the same encoder from them
@@ -383,47 +414,3 @@ def decoding_entry(decoder, kind: str) -> dict[str, Any]:
         entry["start"] = _penalised(crf.start_transitions, crf.allowed_start).tolist()
         entry["end"] = _penalised(crf.end_transitions, crf.allowed_end).tolist()
     return entry
-
-
-def float_layer_nodes(source: Path) -> list[str]:
-    """The MatMul nodes of the transformer layers that stay float32 (``QUANTIZATION``'s
-    ``float32_layers``, by position among the layers), found by the layer numbers that the
-    exporter writes into node names (``.../layer.0/...``); none for an encoder whose names
-    carry no layer number."""
-    import onnx
-
-    graph = onnx.load(str(source), load_external_data=False).graph
-    layer_of = {}
-    for node in graph.node:
-        found = re.search(r"/layers?\.(\d+)/", node.name)
-        if node.op_type == "MatMul" and found:
-            layer_of[node.name] = int(found.group(1))
-    numbers = sorted(set(layer_of.values()))
-    if not numbers:
-        return []
-    kept = {numbers[position] for position in QUANTIZATION["float32_layers"]}
-    return [name for name, layer in layer_of.items() if layer in kept]
-
-
-def quantize(source: Path, target: Path) -> None:
-    """onnxruntime's dynamic int8 quantization of the MatMul weights (linear layers): weights
-    stored as int8 with a scale per output column (``QUANTIZATION``), activations quantized
-    per batch at run time. The first transformer layer (``float_layer_nodes``), the embedding
-    lookups and everything that is not a MatMul stay float32."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # It logs advice on pre-processing (for convolutional models) to the root logger.
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(
-                str(source),
-                str(target),
-                op_types_to_quantize=QUANTIZATION["op_types"],
-                per_channel=QUANTIZATION["per_channel"],
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=float_layer_nodes(source),
-            )
-    finally:
-        logging.disable(logging.NOTSET)

@@ -426,14 +426,15 @@ def test_the_int8_scheme_benchmark_scores_each_scheme_on_each_set(model_dir, exp
     result = bench_int8_schemes.main(
         [str(model_dir), str(export_dir), str(DEV), str(DEV), "--schemes", *schemes]
         + ["--threads", "1", "--out", str(out)]
+        + ["--calibration", str(DEMO / "multiconer_demo_train.conll")]
     )
     assert json.loads(out.read_text()) == result
     table = result["table"]
-    assert set(table) == {"torch_fp32", *schemes}
+    assert set(table) == {"torch_fp32", *schemes, "smoothed_feed_forward"}
     assert table["torch_fp32"]["f1_points_vs_torch"] == [0.0, 0.0]
-    for name in schemes:
+    for name in [*schemes, "smoothed_feed_forward"]:
         # The same file twice: one graph gives the same labels, so the same F1, both times.
         first, second = table[name]["f1_points_vs_torch"]
         assert first == second == table[name]["mean_f1_points_vs_torch"]
-    assert list(tmp_path.iterdir()) == [out]  # the quantized copies are gone
+    assert list(tmp_path.iterdir()) == [out]  # the quantized copies and the new export are gone
     assert (export_dir / "model.int8.onnx").exists()  # the export itself is untouched

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ..devices import move
 from ..metrics.task_scores import TrainingLabels, score_task
 from ..model import MultiTaskModel, TaskSpec
+from ..modules.bit_dropout import use_bit_dropout
 from ..precision import autocast, slow_precision_note
 from ..predict import predict_encoded
 from .batches import (
@@ -80,6 +81,8 @@ class Trainer:
         if note := slow_precision_note(self.precision, device):
             logger.warning(note)
         self.train_metrics_on = bool(training.get("train_metrics"))
+        if training.get("bit_dropout"):
+            use_bit_dropout(model)  # same p, cheaper masks on a CPU (docs/performance.md)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         # Unused parameters (DDP must not wait for their gradients): other tasks' decoders, or
         # the encoder while gradual unfreezing holds it in the first epoch.
