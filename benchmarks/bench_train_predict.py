@@ -401,6 +401,11 @@ STEP_VARIANTS = {
         "bit_dropout": True,
     },
     "frozen embeddings, fused AdamW, bf16 autocast": {"frozen": True, "fused": True, "bf16": True},
+    "frozen embeddings, fused AdamW, encoder.freeze_layers=4": {
+        "frozen": True,
+        "fused": True,
+        "freeze_layers": 4,
+    },
 }
 
 
@@ -409,7 +414,7 @@ def profile_steps(
     data_dir: str,
     threads: int = 1,
     repeats: int = 5,
-    variants: dict[str, dict[str, bool]] | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
     wall: bool | None = None,
 ) -> dict[str, Any]:
     """Median seconds of forward, backward, clipping and optimizer step for each setting, on
@@ -425,6 +430,7 @@ def profile_steps(
     from machamp_lite.data.batching import make_batches
     from machamp_lite.model import build_model, collect_tasks
     from machamp_lite.modules.bit_dropout import BitDropout, use_bit_dropout
+    from machamp_lite.modules.layer_freezing import freeze_lower_layers
     from machamp_lite.training.optimization import build_optimizer
     from machamp_lite.training.splits import build_vocabularies, encode_splits, read_splits
 
@@ -461,8 +467,16 @@ def profile_steps(
     use_bit_dropout(network)
     dropouts = [m for m in network.modules() if isinstance(m, BitDropout)]
     optimizers = {}
-    for name, variant in variants.items():
+
+    def freeze(variant: dict[str, Any]) -> None:
+        encoder.transformer.requires_grad_(True)
         embeddings.requires_grad_(not variant.get("frozen", False))
+        # a test model with fewer layers than the variant names freezes all of its layers
+        count = min(int(variant.get("freeze_layers", 0)), encoder.num_layers)
+        freeze_lower_layers(encoder.transformer, count)
+
+    for name, variant in variants.items():
+        freeze(variant)
         built = build_optimizer(network, params["training"]["optimizer"])
         if not variant.get("fused", True):
             groups = [dict(g, params=list(g["params"])) for g in built.param_groups]
@@ -474,7 +488,7 @@ def profile_steps(
 
     def step(name: str) -> tuple[float, float, float, float]:
         variant = variants[name]
-        embeddings.requires_grad_(not variant.get("frozen", False))
+        freeze(variant)
         for module in dropouts:
             module.__class__ = BitDropout if variant.get("bit_dropout") else torch.nn.Dropout
         optimizer = optimizers[name]

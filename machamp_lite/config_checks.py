@@ -130,6 +130,7 @@ PARAM_LIMITS: dict[str, Range] = {
     "encoder.max_input_length": Range(3, integer=True),
     "encoder.dropout": DROPOUT,
     "encoder.window_overlap": Range(0, 1, high_open=True),
+    "encoder.freeze_layers": Range(0, integer=True),  # the upper limit is the model's
     "decoder.dropout": DROPOUT,
     "batching.batch_size": POSITIVE_INT,
     "batching.max_tokens": POSITIVE_INT,

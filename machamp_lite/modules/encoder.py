@@ -19,6 +19,7 @@ from .. import heap
 from ..data.tokenization import POOLING_MODES, EncodedSentence, SubwordTokenizer
 from ..errors import ConfigError, ModelLoadError
 from ..registry import encoders
+from .layer_freezing import freeze_lower_layers
 
 PACKAGE_PREFIX = "python-package:"
 # Where training keeps the tokenizer it released, inside the run directory.
@@ -128,6 +129,7 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.1,
         window_overlap: float = 0.5,
         freeze_embeddings: bool = False,
+        freeze_layers: int = 0,
         gradient_checkpointing: bool = False,
         update_weights_encoder: bool = True,
         reset_transformer_model: bool = False,
@@ -170,22 +172,20 @@ class TransformerEncoder(nn.Module):
         self.output_dim = int(self.transformer.config.hidden_size)
         self.freeze_embeddings = bool(freeze_embeddings)
         if self.freeze_embeddings:
-            # The input (subword) embedding matrix holds most of a multilingual encoder's
-            # weights (96M of multilingual-e5-small's 118M, 250k rows) while a batch uses a few
-            # hundred rows. Training it costs a dense gradient and a dense AdamW update of every
-            # row at every step, plus three more copies of the matrix in memory (gradient and
-            # two moments); frozen, it costs nothing. Position and type embeddings and all
-            # transformer layers still train. See docs/performance.md for the measured effect.
+            # The subword embedding matrix is most of a multilingual encoder (96M of
+            # multilingual-e5-small's 118M weights) while a batch uses a few hundred rows:
+            # training it costs a dense gradient, AdamW update and three more copies of it at
+            # every step. Positions, types and layers still train (docs/performance.md).
             self.transformer.get_input_embeddings().weight.requires_grad_(False)
+        freeze_lower_layers(self.transformer, freeze_layers)  # modules/layer_freezing.py
         if not update_weights_encoder:
             # The transformer as a fixed feature extractor (MaChAmp's update_weights_encoder
             # false): only what sits on top of it (decoders, layer mixes, dataset embeddings)
             # learns, for probing, or when memory allows no encoder gradients.
             self.transformer.requires_grad_(False)
         if gradient_checkpointing:
-            # Keep only each layer's input during the forward pass and recompute the rest in
-            # the backward pass: activation memory falls from O(layers) to O(1) layers for
-            # about a third more compute. Results are unchanged.
+            # Keep each layer's input only and recompute the rest in the backward pass: O(1)
+            # layers of activation memory for a third more compute, the same results.
             # transformers 5 renamed the switch; older releases only have the first name.
             model = self.transformer
             if hasattr(model, "activation_checkpointing_enable"):
