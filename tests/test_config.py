@@ -400,6 +400,7 @@ def test_paper_configs_have_the_papers_encoders_learning_rates_and_full_fine_tun
         assert params["training"]["optimizer"]["lr"] == lr, name
         assert params["training"]["num_epochs"] == 20, name
         assert params["encoder"]["freeze_embeddings"] is False, name
+        assert params["encoder"]["freeze_layers"] == 0, name
 
 
 # ---- where each --override goes ----

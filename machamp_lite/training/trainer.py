@@ -81,8 +81,9 @@ class Trainer:
         if note := slow_precision_note(self.precision, device):
             logger.warning(note)
         self.train_metrics_on = bool(training.get("train_metrics"))
-        if training.get("bit_dropout"):
-            use_bit_dropout(model)  # same p, cheaper masks on a CPU (docs/performance.md)
+        if training.get("bit_dropout") and device.type == "cpu":
+            # same p, cheaper masks on a CPU (docs/performance.md); a GPU's dropout is fused
+            use_bit_dropout(model)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         # Unused parameters (DDP must not wait for their gradients): other tasks' decoders, or
         # the encoder while gradual unfreezing holds it in the first epoch.
