@@ -5,9 +5,12 @@ parameters and dev F1, for multilingual-e5-small on a MultiCoNER subset.
 Each setting is one fresh ``machamp_lite.train`` process (peak memory is per process) of one
 epoch, run one after another on the same data and seed, so the rows differ only in the lever:
 
-- ``baseline``: every lever off (trainable embeddings, no checkpointing, fp32, max_tokens 1024);
-- ``freeze_embeddings``, ``gradient_checkpointing``, ``max_tokens_256``, ``bf16``: one lever on;
-- ``all``: those four together;
+- ``baseline``: every lever off (trainable embeddings and layers, torch's dropout, no
+  checkpointing, fp32, max_tokens 1024);
+- ``freeze_embeddings``, ``freeze_layers`` (the embeddings and a sixth of the layers, as the
+  default), ``bit_dropout``, ``gradient_checkpointing``, ``max_tokens_256``, ``bf16``: one
+  lever on;
+- ``all``: freezing the embeddings, checkpointing, max_tokens 256 and bf16 together;
 - ``viterbi_in_training``: the baseline with ``training.train_metrics`` on, which decodes every
   training batch (Viterbi for a CRF) to report a training score.
 
@@ -39,6 +42,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 ALL_OFF = [
     "encoder.freeze_embeddings=false",
+    "encoder.freeze_layers=0",
+    "training.bit_dropout=false",
     "encoder.gradient_checkpointing=false",
     "training.precision=fp32",
     "training.train_metrics=false",
@@ -48,6 +53,8 @@ LEVERS = {
     "baseline": [],
     "viterbi_in_training": ["training.train_metrics=true"],
     "freeze_embeddings": ["encoder.freeze_embeddings=true"],
+    "freeze_layers": ["encoder.freeze_layers=null"],
+    "bit_dropout": ["training.bit_dropout=true"],
     "gradient_checkpointing": ["encoder.gradient_checkpointing=true"],
     "max_tokens_256": ["batching.max_tokens=256"],
     "bf16": ["training.precision=bf16"],

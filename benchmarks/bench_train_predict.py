@@ -394,17 +394,14 @@ def _dev_sentences(dataset_path: Path, data_dir: str) -> list[Any]:
 STEP_VARIANTS = {
     "before: dense embeddings, foreach AdamW": {"frozen": False, "fused": False},
     "dense embeddings, fused AdamW": {"frozen": False, "fused": True},
-    "frozen embeddings, fused AdamW (the default until 2026-12-01)": {
-        "frozen": True,
-        "fused": True,
-    },
+    "frozen embeddings, fused AdamW (default)": {"frozen": True, "fused": True},
     "frozen embeddings, fused AdamW, training.bit_dropout": {
         "frozen": True,
         "fused": True,
         "bit_dropout": True,
     },
     "frozen embeddings, fused AdamW, bf16 autocast": {"frozen": True, "fused": True, "bf16": True},
-    "frozen embeddings, fused AdamW, training.bit_dropout, encoder.freeze_layers=2 (default)": {
+    "frozen embeddings, fused AdamW, training.bit_dropout, encoder.freeze_layers=2": {
         "frozen": True,
         "fused": True,
         "bit_dropout": True,
@@ -418,9 +415,7 @@ STEP_VARIANTS = {
     },
 }
 
-DEFAULT_STEP = (
-    "frozen embeddings, fused AdamW, training.bit_dropout, encoder.freeze_layers=2 (default)"
-)
+DEFAULT_STEP = "frozen embeddings, fused AdamW (default)"
 
 
 def profile_steps(

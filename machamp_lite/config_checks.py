@@ -153,8 +153,13 @@ PARAM_LIMITS: dict[str, Range] = {
     "prediction.max_tokens": POSITIVE_INT,
     "prediction.chunk_sentences": POSITIVE_INT,
 }
-# Number keys that also take null: no budget; decoders at the encoder's rate.
-NULLABLE_NUMBERS = {"training.memory_budget_gb", "training.optimizer.decoder_lr"}
+# Number keys that also take null: no budget; decoders at the encoder's rate; a sixth of the
+# encoder's layers frozen.
+NULLABLE_NUMBERS = {
+    "training.memory_budget_gb",
+    "training.optimizer.decoder_lr",
+    "encoder.freeze_layers",
+}
 # Keys whose default is a list of numbers, and how long the list must be.
 NUMBER_LISTS = {"training.optimizer.betas": 2}
 # String settings with a fixed set of values, checked with the rest before anything is built.
@@ -221,7 +226,12 @@ def value_problem(
     """Why one setting's value does not fit its default's type and the key's limits or
     choices, or None when it does."""
     if dotted in NULLABLE_NUMBERS:
-        default = 1.0
+        allowed = (PARAM_LIMITS if limits is None else limits).get(dotted, Range())
+        kind = "an integer" if allowed.integer else "a number"
+        whole = not allowed.integer or (is_number(value) and float(value).is_integer())
+        if not is_number(value) or not whole:
+            return f"key {dotted!r} must be {kind} or null, got {shown(value)}"
+        return limits_problem(value, dotted, limits)
     if dotted in NUMBER_LISTS:
         length = NUMBER_LISTS[dotted]
         if not (isinstance(value, list) and len(value) == length and all(map(is_number, value))):

@@ -86,10 +86,11 @@ PARAM_DESCRIPTIONS = {
     "it trained 1.3x faster in 1.2 GB less memory with the same dev F1 (docs/performance.md); "
     "the paper's configs turn it off, as the paper trained every weight.",
     "encoder.freeze_layers": "How many of the lowest transformer layers not to train, the "
-    "embeddings with them (0: none; at most the model's layer count). The backward pass then "
-    "stops at the first trained layer, so each step is cheaper: 2 (the default) made a "
-    "multilingual-e5-small step 1.17x faster at the same four-epoch F1 within 0.2 points "
-    "(docs/performance.md); the paper's configs and the MaChAmp profile use 0.",
+    "embeddings with them (0, the default: none; at most the model's layer count); null: a "
+    "sixth of the layers, rounded down (2 of 12, 4 of 24, none below 6). The backward pass "
+    "then stops at the first trained layer: 2 of multilingual-e5-small's 12 made a step 1.17x "
+    "cheaper at a four-epoch F1 0.2 points lower, but 1 of all-MiniLM-L6-v2's 6 cost the demo "
+    "3 points per task (docs/performance.md).",
     "encoder.gradient_checkpointing": "Recompute each layer's activations in the backward "
     "pass instead of storing them: much less GPU memory for about a third more compute.",
     "encoder.update_weights_encoder": "MaChAmp's: train the encoder; false freezes all of it "
@@ -144,7 +145,8 @@ PARAM_DESCRIPTIONS = {
     "training.bit_dropout": "On a CPU, draw dropout masks 16 bits at a time from 64-bit random "
     "words instead of one number per element: the same rate (to 1/131,072) and scaling, seeded "
     "by `random_seed`, and a 5% faster training step with multilingual-e5-small on 2 cores "
-    "(docs/performance.md). Not used on a GPU, whose dropout is already fused.",
+    "(docs/performance.md). Off by default: its four-epoch F1 alone is not measured yet. Not "
+    "used on a GPU, whose dropout is already fused.",
     "training.accumulation_steps": "Batches per optimizer step (per process); their gradients "
     "are combined, weighted by sentences, as if they were one big batch.",
     "training.memory_budget_gb": "Memory budget in GB (peak GPU memory reserved, or peak RSS on "

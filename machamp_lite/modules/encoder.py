@@ -129,7 +129,7 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.1,
         window_overlap: float = 0.5,
         freeze_embeddings: bool = False,
-        freeze_layers: int = 0,
+        freeze_layers: int | None = 0,
         gradient_checkpointing: bool = False,
         update_weights_encoder: bool = True,
         reset_transformer_model: bool = False,

@@ -139,3 +139,59 @@ def test_a_negative_count_is_refused_before_anything_is_created(tmp_path, tiny_m
 
     with pytest.raises(ConfigError, match="encoder.freeze_layers' must be"):
         load_params(None, ["encoder.freeze_layers=-2"])
+
+
+def _bert(layers: int):
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
+    return BertModel(config)
+
+
+@pytest.mark.parametrize(("layers", "frozen"), [(12, 2), (24, 4), (6, 1), (5, 0), (2, 0)])
+def test_null_freezes_a_sixth_of_the_layers_rounded_down(layers, frozen):
+    model = _bert(layers)
+    assert freeze_lower_layers(model, None) == frozen
+    stack = transformer_layers(model)
+    assert stack is not None
+    trained = [any(p.requires_grad for p in layer.parameters()) for layer in stack]
+    assert trained == [False] * frozen + [True] * (layers - frozen)
+    assert all(p.requires_grad for p in model.embeddings.parameters()) == (frozen == 0)
+
+
+def test_null_trains_every_layer_of_a_model_whose_stack_cannot_be_found():
+    from transformers import AlbertConfig, AlbertModel
+
+    # ALBERT shares one layer group across its 12 layers: there is no stack of 12 modules
+    model = AlbertModel(
+        AlbertConfig(
+            vocab_size=50,
+            embedding_size=8,
+            hidden_size=16,
+            num_hidden_layers=12,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
+    assert freeze_lower_layers(model, None) == 0
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ConfigError, match="cannot tell which modules of AlbertModel"):
+        freeze_lower_layers(model, 2)
+
+
+def test_the_defaults_and_the_paper_configs_freeze_no_layer_and_null_is_accepted():
+    from machamp_lite.config import load_params
+
+    from conftest import ROOT
+
+    assert load_params(None, [])["encoder"]["freeze_layers"] == 0
+    paper = load_params(str(ROOT / "param_configs" / "xlmr-large.json"))
+    assert paper["encoder"]["freeze_layers"] == 0
+    assert load_params(None, ["encoder.freeze_layers=null"])["encoder"]["freeze_layers"] is None
