@@ -195,3 +195,19 @@ def test_the_defaults_and_the_paper_configs_freeze_no_layer_and_null_is_accepted
     paper = load_params(str(ROOT / "param_configs" / "xlmr-large.json"))
     assert paper["encoder"]["freeze_layers"] == 0
     assert load_params(None, ["encoder.freeze_layers=null"])["encoder"]["freeze_layers"] is None
+
+
+def test_gradual_unfreezing_after_epoch_1_leaves_the_frozen_layers_frozen(tiny_model):
+    from machamp_lite.training.optimization import build_scheduler
+
+    model, _, _ = build(tiny_model, [dataset("a", {"ner": seq()})], encoder={"freeze_layers": 1})
+    optimizer = build_optimizer(model, {"lr": 0.1, "decoder_lr": 0.1})
+    schedule = {"type": "slanted_triangular", "cut_frac": 0.3, "ratio": 32}
+    scheduler = build_scheduler(optimizer, {**schedule, "gradual_unfreezing": True}, 4, 3)
+    layers = transformer_layers(model.encoder.transformer)
+    assert layers is not None
+    assert not any(p.requires_grad for p in layers[1].parameters())  # epoch 1: heads only
+    scheduler.end_epoch()
+    assert all(p.requires_grad for p in layers[1].parameters())
+    assert not any(p.requires_grad for p in layers[0].parameters())
+    assert not any(p.requires_grad for p in model.encoder.transformer.embeddings.parameters())
