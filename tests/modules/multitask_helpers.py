@@ -82,3 +82,20 @@ def transformer_calls(model: MultiTaskModel) -> list[dict[str, Any]]:
         lambda module, args, kwargs: calls.append(dict(kwargs)), with_kwargs=True
     )
     return calls
+
+
+def train_one_step(model: MultiTaskModel, lr: float = 0.1) -> dict[str, torch.Tensor]:
+    """One optimizer step on four demo sentences of task ``ner``; returns every parameter as it
+    was before the step."""
+    from machamp_lite.training.optimization import build_optimizer
+
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    optimizer = build_optimizer(model, {"lr": lr, "decoder_lr": lr})
+    model.train()
+    words = sentences(4)
+    inputs = collate(model, words)
+    labels = {"ner": gold(model, "ner", words, inputs["word_mask"].shape[1])}
+    optimizer.zero_grad()
+    model(inputs, labels)[0].backward()
+    optimizer.step()
+    return before

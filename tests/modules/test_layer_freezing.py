@@ -3,37 +3,22 @@ the backward pass stops at layer N, and a count the model cannot have is one cle
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from multitask_helpers import build, collate, dataset, gold, sentences, seq
+from multitask_helpers import build, collate, dataset, sentences, seq, train_one_step
+from test_hostile_input import dataset_config, train_cli
 from torch import nn
 
-from machamp_lite.cli import main
 from machamp_lite.errors import ConfigError
 from machamp_lite.modules.layer_freezing import freeze_lower_layers, transformer_layers
 from machamp_lite.training.optimization import build_optimizer
 
-from conftest import one_error, tiny_training_params, write
-
-
-def _one_step(model):
-    """One training step with a large rate; returns the parameters before it."""
-    before = {name: value.detach().clone() for name, value in model.named_parameters()}
-    optimizer = build_optimizer(model, {"lr": 0.1, "decoder_lr": 0.1})
-    model.train()
-    words = sentences(4)
-    inputs = collate(model, words)
-    labels = {"ner": gold(model, "ner", words, inputs["word_mask"].shape[1])}
-    model(inputs, labels)[0].backward()
-    optimizer.step()
-    return before
+from conftest import one_error
 
 
 def test_the_embeddings_and_the_lowest_layer_stay_fixed_while_the_layer_above_learns(tiny_model):
     model, _, _ = build(tiny_model, [dataset("a", {"ner": seq()})], encoder={"freeze_layers": 1})
-    before = _one_step(model)
+    before = train_one_step(model)
     changed = {
         name
         for name, value in model.named_parameters()
@@ -77,7 +62,7 @@ def test_zero_changes_nothing_and_every_layer_may_be_frozen(tiny_model):
     model, _, _ = build(tiny_model, [dataset("a", {"ner": seq()})], encoder={"freeze_layers": 2})
     layers = transformer_layers(model.encoder.transformer)
     assert not any(p.requires_grad for layer in layers for p in layer.parameters())
-    before = _one_step(model)  # the decoder still learns
+    before = train_one_step(model)  # the decoder still learns
     assert not torch.equal(
         before["decoders.ner.projection.weight"], model.decoders["ner"].projection.weight
     )
@@ -107,27 +92,10 @@ def test_a_model_whose_layer_stack_cannot_be_found_is_refused():
         freeze_lower_layers(TwoStacks(), 1)
 
 
-def test_the_command_line_refuses_too_many_layers_in_one_line(tmp_path, tiny_model, capsys):
-    train = write(tmp_path / "train.conll", "anna _ _ B-PER\nlives _ _ O\n\n" * 4)
-    tasks = {"ner": {"task_type": "seq_bio", "column_idx": -1}}
-    config = write(
-        tmp_path / "data.json", json.dumps({"d": {"train_data_path": str(train), "tasks": tasks}})
-    )
-    params = tiny_training_params(tmp_path / "params.json", tiny_model, 1)
-    code = main(
-        [
-            "train",
-            "--dataset_configs",
-            str(config),
-            "--parameters_config",
-            str(params),
-            "--output_dir",
-            str(tmp_path / "logs"),
-            "--device",
-            "cpu",
-            "--override",
-            "encoder.freeze_layers=5",
-        ]
+def test_the_command_line_refuses_too_many_layers_in_one_line(tmp_path, params, capsys):
+    config = dataset_config(tmp_path)
+    code = train_cli(
+        params, tmp_path / "logs", config, extra=("--override", "encoder.freeze_layers=5")
     )
     error = one_error(capsys, code)
     assert "encoder.freeze_layers is 5, but the model has 2 transformer layers" in error
