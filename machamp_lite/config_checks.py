@@ -226,6 +226,8 @@ def value_problem(
     """Why one setting's value does not fit its default's type and the key's limits or
     choices, or None when it does."""
     if dotted in NULLABLE_NUMBERS:
+        if value is None:
+            return None
         allowed = (PARAM_LIMITS if limits is None else limits).get(dotted, Range())
         kind = "an integer" if allowed.integer else "a number"
         whole = not allowed.integer or (is_number(value) and float(value).is_integer())

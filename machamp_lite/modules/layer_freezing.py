@@ -58,6 +58,8 @@ def freeze_lower_layers(model: nn.Module, count: int | None) -> int:
     None: a sixth of them (``AUTO_SHARE``), or none where the layer stack cannot be found.
     ``count`` may equal the number of layers: then only what sits above the stack (a final
     LayerNorm, if the model has one) and the decoders learn. Returns how many were frozen."""
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)  # a config's 2.0, which the config checks accept as whole
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         raise ConfigError(
             f"encoder.freeze_layers must be a whole number >= 0 (how many of the lowest "

@@ -79,6 +79,11 @@ def test_a_count_that_is_not_a_whole_number_is_refused(count):
         freeze_lower_layers(nn.Module(), count)
 
 
+def test_a_whole_float_from_a_config_counts_as_its_integer():
+    model = _bert(12)
+    assert freeze_lower_layers(model, 2.0) == 2
+
+
 def test_a_model_whose_layer_stack_cannot_be_found_is_refused():
     class TwoStacks(nn.Module):
         config = type("Config", (), {"num_hidden_layers": 2})()
