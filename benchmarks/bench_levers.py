@@ -7,9 +7,9 @@ epoch, run one after another on the same data and seed, so the rows differ only 
 
 - ``baseline``: every lever off (trainable embeddings and layers, torch's dropout, no
   checkpointing, fp32, max_tokens 1024);
-- ``freeze_embeddings``, ``freeze_layers`` (the embeddings and a sixth of the layers, as the
-  default), ``bit_dropout``, ``gradient_checkpointing``, ``max_tokens_256``, ``bf16``: one
-  lever on;
+- ``freeze_embeddings``, ``freeze_layers`` (the embeddings and a sixth of the layers:
+  ``encoder.freeze_layers=null``), ``bit_dropout``, ``gradient_checkpointing``,
+  ``max_tokens_256``, ``bf16``: one lever on;
 - ``all``: freezing the embeddings, checkpointing, max_tokens 256 and bf16 together;
 - ``viterbi_in_training``: the baseline with ``training.train_metrics`` on, which decodes every
   training batch (Viterbi for a CRF) to report a training score.

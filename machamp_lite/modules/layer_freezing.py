@@ -53,7 +53,7 @@ def _embedding_modules(model: nn.Module, layers: nn.ModuleList) -> list[nn.Modul
     return [input_embeddings()] if callable(input_embeddings) else []
 
 
-def freeze_lower_layers(model: nn.Module, count: int | None) -> int:
+def freeze_lower_layers(model: nn.Module, count: int | float | None) -> int:
     """Stop training the embeddings and the first ``count`` transformer layers of ``model``;
     None: a sixth of them (``AUTO_SHARE``), or none where the layer stack cannot be found.
     ``count`` may equal the number of layers: then only what sits above the stack (a final
