@@ -12,6 +12,7 @@ from typing import Any, cast
 import torch
 from tqdm import tqdm
 
+from .concurrent_batches import concurrency_of, map_batches
 from .data.batching import make_batches
 from .data.context import encode_sentences as encode_sentences
 from .data.context_sources import attach_all, sentences_with_context
@@ -69,7 +70,8 @@ def predict_encoded(
     dataset_id = None
     if dataset is not None and getattr(model, "needs_dataset_ids", False):
         dataset_id = model.dataset_index(dataset)
-    for batch in make_batches(lengths, batch_size, max_tokens):
+
+    def label(batch: list[int]) -> dict[str, list[Any]]:
         # A sentence longer than max_tokens is a batch of its own; the encoder then runs its
         # windows in chunks within the same budget.
         inputs = encoder.collate([encoded[i] for i in batch], max_tokens)
@@ -77,15 +79,17 @@ def predict_encoded(
             inputs["dataset_ids"] = torch.full((len(batch),), dataset_id, dtype=torch.long)
         with autocast(precision, device):
             if confidence is None:
-                predicted = model.predict(move(inputs, device), tasks)
-            else:
-                predicted = model.predict_confidences(
-                    move(inputs, device),
-                    tasks,
-                    {t: confidence.temperature(t) for t in tasks},
-                    {t: confidence.topn_for(t) for t in tasks},
-                    confidence.min_confidence,
-                )
+                return model.predict(move(inputs, device), tasks)
+            return model.predict_confidences(
+                move(inputs, device),
+                tasks,
+                {t: confidence.temperature(t) for t in tasks},
+                {t: confidence.topn_for(t) for t in tasks},
+                confidence.min_confidence,
+            )
+
+    batches = make_batches(lengths, batch_size, max_tokens)
+    for batch, predicted in map_batches(label, batches, concurrency_of(model)):
         for task, values in predicted.items():
             for index, value in zip(batch, values):
                 results[task][index] = value

@@ -173,6 +173,39 @@ def test_int8_runs_and_mostly_agrees_with_fp32(export_dir, tmp_path):
     assert code == 0 and out.is_file()
 
 
+@pytest.mark.parametrize("graph", ["fp32", "int8"])
+def test_two_threads_run_two_batches_at_once_with_the_one_thread_labels(export_dir, graph):
+    """On 2 threads the session labels two batches side by side, one thread each (the first
+    two runs only pass a barrier if they run at once); the batches are the one-thread run's,
+    so even the int8 graph, whose activation scales follow each batch, gives the same labels."""
+    import threading
+
+    sentences = dev_sentences()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = machamp_lite.Predictor.load(export_dir, backend="onnx", onnx_graph=graph)
+        torch.set_num_threads(2)
+        two = machamp_lite.Predictor.load(export_dir, backend="onnx", onnx_graph=graph)
+    finally:
+        torch.set_num_threads(threads)
+    assert (one.model.concurrent_batches, two.model.concurrent_batches) == (1, 2)
+    for predictor in (one, two):
+        predictor.params.setdefault("prediction", {})["batch_size"] = 4
+    session, meeting, runs = two.model.session, threading.Barrier(2, timeout=10), []
+
+    class MeetingSession:
+        def run(self, outputs, feed):
+            runs.append(threading.get_ident())
+            if len(runs) <= 2:
+                meeting.wait()
+            return session.run(outputs, feed)
+
+    two.model.session = MeetingSession()
+    assert two.predict(sentences) == one.predict(sentences)
+    assert len(runs) == -(-len(sentences) // 4) and len(set(runs)) == 2
+
+
 def test_numpy_viterbi_on_the_saved_scores_is_the_torch_crf_viterbi():
     """The scores saved in decoding.json (BIO constraints applied) and the numpy recursion
     give the torch CRF's paths, for sentences of every length, empty ones included."""
