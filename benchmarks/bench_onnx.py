@@ -12,7 +12,9 @@ the whole INPUT is predicted once by each backend: how many sentences get labels
 torch's, and each one's span micro-F1 against the gold labels (``machamp-lite evaluate``'s
 scoring). Then the first ``--sentences`` sentences are predicted ``--repeats`` times per
 backend and thread count, interleaved; the median sentences per second is reported with its
-ratio to torch's at the same thread count.
+ratio to torch's at the same thread count. ``onnx_int8_one_batch_at_a_time`` is the int8
+graph run as the backend ran it before it labelled one batch per thread: one batch at a time
+on all the threads.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ BACKENDS = {
     "torch_fp32": {"backend": "torch"},
     "onnx_fp32": {"backend": "onnx", "onnx_graph": "fp32"},
     "onnx_int8": {"backend": "onnx", "onnx_graph": "int8"},
+    # The int8 graph as the backend ran it before it labelled batches side by side: one batch
+    # at a time, its products split over every thread.
+    "onnx_int8_one_batch_at_a_time": {"backend": "onnx", "onnx_graph": "int8", "sequential": True},
 }
 
 
@@ -56,9 +61,22 @@ def label_lines(path: Path) -> list[list[str]]:
 def load(name: str, model: str, export: str):
     from machamp_lite.predict import Predictor
 
-    settings = BACKENDS[name]
+    settings = dict(BACKENDS[name])
+    sequential = settings.pop("sequential", False)
     path = model if settings["backend"] == "torch" else export
-    return Predictor.load(path, "cpu", **settings)
+    predictor = Predictor.load(path, "cpu", **settings)
+    if sequential:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        graph = Path(export) / "model.int8.onnx"
+        predictor.model.session = onnxruntime.InferenceSession(
+            str(graph), options, providers=["CPUExecutionProvider"]
+        )
+        predictor.model.concurrent_batches = 1
+    return predictor
 
 
 def accuracy(args, work: Path) -> dict:

@@ -441,12 +441,17 @@ def test_the_benchmark_runs_and_reports_ratios(model_dir, export_dir, tmp_path):
 
     out = tmp_path / "onnx.json"
     arguments = [str(model_dir), str(export_dir), str(DEV), "--sentences", "10"]
-    result = bench_onnx.main(arguments + ["--repeats", "1", "--threads", "1", "--out", str(out)])
+    result = bench_onnx.main(arguments + ["--repeats", "1", "--threads", "2", "--out", str(out)])
     assert json.loads(out.read_text()) == result
-    assert result["accuracy"]["onnx_fp32"]["sentences_unlike_torch"] == 0
-    assert result["accuracy"]["torch_fp32"]["sentences"] == len(dev_sentences())
-    ratios = result["speed"]["threads_1"]["over_torch_fp32"]
-    assert set(ratios) == {"torch_fp32", "onnx_fp32", "onnx_int8"} and ratios["torch_fp32"] == 1
+    accuracy = result["accuracy"]
+    assert accuracy["onnx_fp32"]["sentences_unlike_torch"] == 0
+    assert accuracy["torch_fp32"]["sentences"] == len(dev_sentences())
+    # One batch at a time on both threads labels as one batch per thread does.
+    sequential = accuracy["onnx_int8_one_batch_at_a_time"]
+    assert sequential["micro_f1"] == accuracy["onnx_int8"]["micro_f1"]
+    assert sequential["sentences_unlike_torch"] == accuracy["onnx_int8"]["sentences_unlike_torch"]
+    ratios = result["speed"]["threads_2"]["over_torch_fp32"]
+    assert set(ratios) == set(bench_onnx.BACKENDS) and ratios["torch_fp32"] == 1
     assert "onnxruntime" in result["machine"]
     assert list(tmp_path.iterdir()) == [out]  # the working files are gone
 
