@@ -226,6 +226,24 @@ def test_four_ud_tasks_train_together_on_one_conllu_dataset(tmp_path, tiny_param
     check_predicted_file(DEV, output.read_text(encoding="utf-8"), list(UD_TASKS))
 
 
+def test_the_four_ud_tasks_train_and_predict_under_bf16_autocast(tmp_path, tiny_params):
+    """bf16 (the default where the processor computes it) reaches every decoder: the
+    dependency decoder's bilinear relation scorer once got bf16 inputs beside float32 weights
+    and stopped training with a dtype error."""
+    config = ud_dataset(tmp_path, UD_TASKS, separator="tab")
+    params = json.loads(tiny_params.read_text())
+    params["training"]["precision"] = "bf16"
+    run = train_quietly(config, write(tmp_path / "bf16.json", json.dumps(params)), tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["precision"] == "bf16" and set(metrics["best_dev"]) == {
+        f"ud/{t}" for t in UD_TASKS
+    }
+    predictor = Predictor.load(run / "model", device="cpu", precision="bf16")
+    output = tmp_path / "predicted.conllu"
+    predictor.predict_file(str(tmp_path / "en_dev.conllu"), str(output))
+    check_predicted_file(DEV, output.read_text(encoding="utf-8"), list(UD_TASKS))
+
+
 SCORES = [
     ("a wonderful warm film", "4.5"),
     ("dull and far too long", "1.0"),
