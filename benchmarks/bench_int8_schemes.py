@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(parents=True)
     rows: dict[str, Any] = {}
     try:
-        torch_predictor = Predictor.load(args.model, device="cpu")
+        torch_predictor = Predictor.load(args.model, device="cpu", precision="fp32")
         rows["torch_fp32"] = {
             g: score(torch_predictor, g, work / "out", args.dataset) for g in args.gold
         }

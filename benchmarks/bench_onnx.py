@@ -32,7 +32,7 @@ from benchmarks.bench_train_predict import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = {
-    "torch_fp32": {"backend": "torch"},
+    "torch_fp32": {"backend": "torch", "precision": "fp32"},
     "onnx_fp32": {"backend": "onnx", "onnx_graph": "fp32"},
     "onnx_int8": {"backend": "onnx", "onnx_graph": "int8"},
     # The int8 graph as the backend ran it before it labelled batches side by side: one batch

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from machamp_lite.predict import Predictor
 
-    predictor = Predictor.load(args.model, device="cpu", backend=args.backend)
+    predictor = Predictor.load(args.model, device="cpu", backend=args.backend, precision="fp32")
     base = dict(predictor.params.get("prediction", {}))
     model_batch, model_tokens = int(base.get("batch_size", 64)), int(base.get("max_tokens", 4096))
     words = read_words(args.input, args.sentences)

@@ -44,7 +44,8 @@ def _labeller(predictor) -> Labeller:
 def torch_fp32(model_dir: Path, device: str | None) -> Backend:
     import machamp_lite
 
-    return Backend(_labeller(machamp_lite.Predictor.load(model_dir, device=device)))
+    predictor = machamp_lite.Predictor.load(model_dir, device=device, precision="fp32")
+    return Backend(_labeller(predictor))
 
 
 def torch_bf16(model_dir: Path, device: str | None) -> Backend:

@@ -90,10 +90,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
         help="with --backend torch: bf16 or fp16 runs the encoder under autocast (fast on a GPU "
-        "or a CPU with AVX512-BF16/AMX, emulated and slower elsewhere; see performance.md)",
+        "or a CPU with AVX512-BF16/AMX, emulated and slower elsewhere; see performance.md); "
+        "auto (default): bf16 where it is fast, else fp32",
     )
     parser.add_argument(
         "--max_sents",

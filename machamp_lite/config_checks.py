@@ -167,7 +167,7 @@ PARAM_CHOICES: dict[str, tuple[str, ...]] = {
     "encoder.pooling": ("first", "last", "mean"),
     "training.optimizer.type": ("adamw",),
     "training.learning_rate_scheduler.type": ("linear", "slanted_triangular", "constant"),
-    "training.precision": ("fp32", "bf16", "fp16"),
+    "training.precision": ("auto", "fp32", "bf16", "fp16"),
 }
 
 # Limits of component (decoder, encoder) arguments that every component shares by name; a

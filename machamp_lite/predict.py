@@ -31,7 +31,7 @@ from .decoders.base import Decoder
 from .devices import move, resolve_device
 from .errors import ConfigError, DataError
 from .model import MultiTaskModel
-from .precision import autocast, check_precision, slow_precision_note
+from .precision import autocast, check_precision, resolve_precision, slow_precision_note
 from .prediction_confidence import (
     ConfidenceOptions,
     ConfidencePlan,
@@ -121,7 +121,7 @@ class Predictor:
         self.device = torch.device(device)
         # Per task, the temperature fitted on dev data (calibration.py); 1 where none was.
         self.temperatures = dict(temperatures or {})
-        self.precision = check_precision(precision)
+        self.precision = resolve_precision(precision, self.device)
 
     @classmethod
     def load(
@@ -131,18 +131,19 @@ class Predictor:
         allow_plugins: Iterable[str] = (),
         backend: str = "torch",
         onnx_graph: str | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
     ) -> Predictor:
         """Load a model folder. Plugin modules that its configs name are imported only if
         ``allow_plugins`` lists them (or they are imported already): importing runs code.
         ``backend="onnx"``: ``path`` is an ONNX export folder run by onnxruntime
         (onnx_backend.py), ``onnx_graph`` its ``fp32`` (default) or ``int8`` graph.
-        ``precision`` (torch only): ``fp32``, or ``bf16``/``fp16`` autocast (precision.py)."""
+        ``precision`` (torch only): ``fp32``, ``bf16``/``fp16`` autocast, or ``auto`` (the
+        default): bf16 where the device computes it itself, else fp32 (precision.py)."""
         from .archive import load_archive
         from .calibration import read_calibration
         from .onnx_backend import check_backend_folder, load_onnx
 
-        if check_precision(precision) != "fp32" and backend != "torch":
+        if check_precision(precision) not in ("fp32", "auto") and backend != "torch":
             raise ConfigError(
                 f"--precision {precision} is for --backend torch; choose the "
                 "onnx precision with --onnx_graph (fp32 or int8)"
@@ -155,7 +156,9 @@ class Predictor:
             return cls(cast(MultiTaskModel, onnx_model), params, datasets, "cpu")
         device = str(resolve_device(device))
         model, params, datasets, _, _ = load_archive(path, device, allow_plugins)
-        if note := slow_precision_note(precision, torch.device(device)):
+        if note := slow_precision_note(
+            resolve_precision(precision, torch.device(device)), torch.device(device)
+        ):
             logger.warning(note)
         return cls(model, params, datasets, device, read_calibration(Path(path)), precision)
 

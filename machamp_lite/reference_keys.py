@@ -154,7 +154,9 @@ PARAM_DESCRIPTIONS = {
     "first optimizer step when the measured peak passes 90% of it; null: no check. "
     "`train --memory_budget_gb` sets it.",
     "training.precision": "Forward-pass precision: `fp32`, `bf16` or `fp16` (mixed precision; "
-    "losses and the CRF stay in fp32).",
+    "losses and the CRF stay in fp32), or `auto`: bf16 where the device computes it itself (a "
+    "GPU with bf16, a CPU with AVX512-BF16 or AMX), fp32 elsewhere. metrics.json's `precision` "
+    "says which ran.",
     "training.calibrate": "After training, fit each task's temperature on the dev data (the "
     "NLL-minimising T by which scores are divided before they become probabilities; labels do "
     "not change) and store it in `RUN/model/calibration.json`; `predict --probabilities` uses "

@@ -45,11 +45,15 @@ def tiny_training_params(
     """Write to ``path`` a parameter config for fast training runs of ``model`` (the tiny BERT):
     inputs of at most 64 subwords, ``num_epochs`` epochs, and ``optimizer`` (``None``: the
     defaults' learning rates). Each keyword of ``sections`` (``batching={...}``,
-    ``encoder={...}``, ``training={...}``...) adds its keys to that section. Returns ``path``."""
+    ``encoder={...}``, ``training={...}``...) adds its keys to that section. Returns ``path``.
+
+    Training runs in fp32 (the default, ``auto``, is bf16 on a processor with bf16 arithmetic):
+    the tests compare scores across code paths to 1e-5 or exactly, which must not depend on the
+    machine. tests/test_prediction_precision.py covers ``auto`` and bf16."""
     config: dict[str, Any] = {
         "transformer_model": str(model),
         "encoder": {"max_input_length": 64},
-        "training": {"num_epochs": num_epochs},
+        "training": {"num_epochs": num_epochs, "precision": "fp32"},
     }
     if optimizer is not None:
         config["training"]["optimizer"] = dict(optimizer)

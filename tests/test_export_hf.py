@@ -108,7 +108,7 @@ def test_exports_load_in_a_fresh_process_and_reproduce_machamp_lite(model_dir, t
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout)
 
-    predictor = machamp_lite.Predictor.load(model_dir, "cpu")
+    predictor = machamp_lite.Predictor.load(model_dir, "cpu", precision="fp32")
     encoder = predictor.model.encoder
     with torch.no_grad():
         vectors, _ = encoder(encoder.collate(encoder.encode_many(sentences), 4096))

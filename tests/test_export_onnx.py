@@ -1,5 +1,5 @@
 """``machamp-lite export --format onnx`` and ``predict --backend onnx``: the float32 graph gives
-the torch model's labels (CRF and softmax tasks, any batch size and length, sentences in
+the torch model's float32 labels (CRF and softmax tasks, any batch size and length, sentences in
 windows), the int8 graph runs and mostly agrees, the CLI writes the same file, and damaged
 folders, wrong folders and used output folders are one clear error."""
 
@@ -110,7 +110,7 @@ def test_the_export_holds_one_graph_and_what_prediction_needs(export_dir):
 
 def test_fp32_labels_are_the_torch_labels_on_the_demo_dev_file(model_dir, export_dir):
     sentences = dev_sentences()
-    torch_labels = machamp_lite.Predictor.load(model_dir).predict(sentences)
+    torch_labels = machamp_lite.Predictor.load(model_dir, precision="fp32").predict(sentences)
     onnx_labels = machamp_lite.Predictor.load(export_dir, backend="onnx").predict(sentences)
     assert onnx_labels == torch_labels
     ner = {label for labels in torch_labels for label in labels["ner"]}
@@ -126,7 +126,7 @@ def test_any_batch_size_and_length_and_windows_give_the_torch_labels(
     words = [w for s in dev_sentences() for w in s]
     sentences = [rng.sample(words, rng.randint(1, 30)) for _ in range(25)]
     sentences.insert(5, [words[i % len(words)] for i in range(150)])  # far over 64 subwords
-    torch_predictor = machamp_lite.Predictor.load(model_dir)
+    torch_predictor = machamp_lite.Predictor.load(model_dir, precision="fp32")
     onnx_predictor = machamp_lite.Predictor.load(export_dir, backend="onnx")
     windows = torch_predictor.model.encoder.subwords.window_length
     assert len(torch_predictor.model.encoder.encode_many([sentences[5]])[0].subword_ids) > windows
@@ -139,7 +139,7 @@ def test_any_batch_size_and_length_and_windows_give_the_torch_labels(
 
 def test_predict_backend_onnx_writes_the_torch_file(model_dir, export_dir, tmp_path):
     torch_out, onnx_out = tmp_path / "torch.conll", tmp_path / "onnx.conll"
-    assert main(["predict", str(model_dir), str(DEV), str(torch_out)]) == 0
+    assert main(["predict", str(model_dir), str(DEV), str(torch_out), "--precision", "fp32"]) == 0
     code = main(["predict", str(export_dir), str(DEV), str(onnx_out), "--backend", "onnx"])
     assert code == 0
     assert onnx_out.read_bytes() == torch_out.read_bytes()
@@ -416,7 +416,7 @@ def test_mean_pooling_layer_mixes_and_dataset_embeddings_export(tmp_path, tiny_m
     assert {"mean_src", "mean_dst", "dataset_ids"} <= set(inputs)
     sentences = dev_sentences()
     sentences.append([w for s in sentences[:10] for w in s])  # in windows
-    torch_predictor = machamp_lite.Predictor.load(run / "model")
+    torch_predictor = machamp_lite.Predictor.load(run / "model", precision="fp32")
     onnx_predictor = machamp_lite.Predictor.load(out, backend="onnx")
     for name in ("demo", "aux"):
         expected = torch_predictor.predict(sentences, name)

@@ -4,6 +4,7 @@ a warning rather than a refusal, and a precision the backend cannot take is one 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -56,7 +57,7 @@ SENTENCES = [["Anna", "lives", "in", "Oslo"], ["x"], ["the", "old", "man", "slee
 
 
 def test_bf16_runs_the_encoder_in_bf16_and_keeps_one_label_per_word(trained):
-    fp32 = Predictor.load(trained, "cpu")
+    fp32 = Predictor.load(trained, "cpu", precision="fp32")
     bf16 = Predictor.load(trained, "cpu", precision="bf16")
     fp32_dtypes, bf16_dtypes = output_dtypes(fp32), output_dtypes(bf16)
     plain, low = fp32.predict(SENTENCES), bf16.predict(SENTENCES)
@@ -71,7 +72,7 @@ def test_bf16_runs_the_encoder_in_bf16_and_keeps_one_label_per_word(trained):
 def test_the_cli_writes_a_valid_bf16_prediction(trained, tmp_path):
     source = DEMO / "multiconer_demo_dev.conll"
     out_fp32, out_bf16 = tmp_path / "fp32.conll", tmp_path / "bf16.conll"
-    assert main(["predict", str(trained), str(source), str(out_fp32)]) == 0
+    assert main(["predict", str(trained), str(source), str(out_fp32), "--precision", "fp32"]) == 0
     assert main(["predict", str(trained), str(source), str(out_bf16), "--precision", "bf16"]) == 0
     # Same lines, same words, same comment lines: only labels may differ.
     fp32_lines = out_fp32.read_text(encoding="utf-8").splitlines()
@@ -132,3 +133,72 @@ def test_training_in_bf16_without_bf16_arithmetic_warns(tiny_model, tmp_path, mo
     with caplog.at_level(logging.WARNING):
         assert main(arguments) == 0
     assert "bf16 on cpu: this processor has no bf16 arithmetic" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({"avx2"}, "fp32"), ({"avx2", "avx512_bf16"}, "bf16"), ({"amx_bf16"}, "bf16")],
+)
+def test_auto_is_bf16_only_where_the_processor_computes_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    cpu = torch.device("cpu")
+    assert precision.resolve_precision("auto", cpu) == expected
+    for explicit in ("fp32", "bf16", "fp16"):
+        assert precision.resolve_precision(explicit, cpu) == explicit
+    with pytest.raises(ConfigError, match="'half'"):
+        precision.resolve_precision("half", cpu)
+
+
+@pytest.mark.parametrize(("flags", "expected"), [({"avx2"}, "fp32"), ({"amx_bf16"}, "bf16")])
+def test_training_by_default_runs_auto_and_metrics_say_what_it_became(
+    tiny_model, tmp_path, monkeypatch, flags, expected
+):
+    """The default training.precision is auto: on a processor without bf16 arithmetic the run
+    is the fp32 run, with it the bf16 run (whose losses differ from fp32's)."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    params = tiny_training_params(tmp_path / "params.json", tiny_model, 1)
+    config = json.loads(params.read_text())
+    del config["training"]["precision"]  # the helper pins fp32; this run takes the default
+    params.write_text(json.dumps(config))
+    arguments = ["train", "--dataset_configs", str(ROOT / "dataset_configs/demo.json")]
+    arguments += ["--parameters_config", str(params), "--output_dir", str(tmp_path / "logs")]
+    arguments += ["--data_dir", str(ROOT)]
+
+    def train(name: str, *extra: str) -> tuple[dict, Path]:
+        assert main([*arguments, "--name", name, *extra]) == 0
+        (run,) = (tmp_path / "logs" / name).iterdir()
+        return json.loads((run / "metrics.json").read_text()), run
+
+    metrics, run = train("auto")
+    assert metrics["precision"] == expected
+    assert json.loads((run / "params.json").read_text())["training"]["precision"] == "auto"
+    losses = {}
+    for pinned in ("fp32", "bf16"):
+        pinned_metrics, _ = train(pinned, "--override", f"training.precision={pinned}")
+        assert pinned_metrics["precision"] == pinned
+        losses[pinned] = [e["train_loss"] for e in pinned_metrics["epochs"]]
+    assert losses["fp32"] != losses["bf16"]
+    assert [e["train_loss"] for e in metrics["epochs"]] == losses[expected]
+
+
+def test_predict_auto_runs_bf16_only_where_it_is_native(trained, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    assert Predictor.load(trained, "cpu", precision="auto").precision == "fp32"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    assert Predictor.load(trained, "cpu", precision="auto").precision == "bf16"
+
+
+def test_the_precision_benchmark_scores_both_precisions_on_each_file(trained, tmp_path):
+    from benchmarks import bench_precision
+
+    out = tmp_path / "precision.json"
+    dev = str(DEMO / "multiconer_demo_dev.conll")
+    result = bench_precision.main(
+        [f"tiny={trained}", "--inputs", dev, "--threads", "1"] + ["--out", str(out)]
+    )
+    assert json.loads(out.read_text()) == result
+    row = result["models"]["tiny"]["multiconer_demo_dev.conll"]
+    gold = [s for s in Path(dev).read_text(encoding="utf-8").split("\n\n") if s.strip()]
+    assert row["sentences"] == len(gold)
+    assert 0 <= row["sentences_unlike_fp32"] <= row["sentences"]
+    assert {"micro_f1_points", "sentences_per_s"} <= set(row["fp32"]) == set(row["bf16"])

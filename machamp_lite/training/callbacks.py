@@ -247,6 +247,7 @@ class MetricsReporter(Callback):
             "epochs": history,
             "training_seconds": time.time() - self.started,
             "device": describe_device(trainer.device),
+            "precision": trainer.precision,  # what training.precision "auto" became here
             "parameters": sum(p.numel() for p in parameters),
             "trainable_parameters": sum(p.numel() for p in parameters if p.requires_grad),
             "memory_budget_gb": budget,

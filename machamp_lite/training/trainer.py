@@ -21,7 +21,7 @@ from ..devices import move
 from ..metrics.task_scores import TrainingLabels, score_task
 from ..model import MultiTaskModel, TaskSpec
 from ..modules.bit_dropout import use_bit_dropout
-from ..precision import autocast, slow_precision_note
+from ..precision import autocast, resolve_precision, slow_precision_note
 from ..predict import predict_encoded
 from .batches import (
     Batch,
@@ -77,7 +77,10 @@ class Trainer:
         self.num_epochs = int(training["num_epochs"])
         self.grad_clip = float(training.get("grad_clip") or 0.0)
         self.accumulation_steps = max(1, int(training.get("accumulation_steps", 1)))
-        self.precision = training.get("precision", "fp32")
+        setting = training.get("precision", "fp32")
+        self.precision = resolve_precision(setting, device)
+        if setting != self.precision:
+            logger.info("training.precision %s: %s on this %s", setting, self.precision, device)
         if note := slow_precision_note(self.precision, device):
             logger.warning(note)
         self.train_metrics_on = bool(training.get("train_metrics"))

@@ -31,6 +31,7 @@ def make_trainer(tmp_path, model_path, accumulation: int) -> Trainer:
             "encoder.dropout=0",
             "decoder.dropout=0",
             f"training.accumulation_steps={accumulation}",
+            "training.precision=fp32",  # the equality is about batching, not bf16 round-off
         ],
     )
     return build_trainer(dataset, params, tmp_path)
