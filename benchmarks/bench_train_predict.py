@@ -126,10 +126,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+SPEED_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, and how busy the machine was (other processes share
     its cores, so the load average belongs next to every timing)."""
     import torch
+
+    from machamp_lite.precision import cpu_flags
 
     description: dict[str, Any] = {
         "cpu": cpu_model(),
@@ -139,6 +144,10 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average": load_average(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # Machines of one kind differ in these, and the ratios follow them: bf16 and int8
+        # dot products (AVX512-BF16/AMX, VNNI) decide what bf16 and int8 buy.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": sorted(cpu_flags() & SPEED_FLAGS),
     }
     try:
         import transformers

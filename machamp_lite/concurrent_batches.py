@@ -2,9 +2,9 @@
 
 A runtime that splits one batch's matrix products over two cores loses a good part of the
 second core to synchronisation and to the single-threaded work between its products: on the
-2-core machines of the benchmarks, onnxruntime ran 1.7x faster on 2 threads than on 1, but two
-batches run at once on one thread each were 1.14-1.2x faster again (docs/performance.md,
-"Padding, batch size and threads"). A model that computes one batch on one thread and is safe
+2-core machines of the benchmarks, onnxruntime ran 1.7x faster on 2 threads than on 1, and two
+int8 batches at once on one thread each were 1.21x faster again (docs/performance.md, "One
+batch per thread"). A model that computes one batch on one thread and is safe
 to call from several threads at once says so with a ``concurrent_batches`` attribute (the
 onnx backend: one onnxruntime session, whose ``run`` is thread-safe); ``map_batches`` then
 labels that many batches at once. The batches are the same as in a sequential run, so the

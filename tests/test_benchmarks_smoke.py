@@ -136,6 +136,8 @@ def test_run_quick_writes_results_and_ends_with_the_summary_line(
     saved = json.loads((tmp_path / "latest-quick.json").read_text(encoding="utf-8"))
     assert saved["summary"] == result["summary"]
     assert saved["machine"]["cores"] >= 1 and "load_average" in saved["machine"]
+    assert saved["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(saved["machine"]["cpu_flags"]) <= bench_train_predict.SPEED_FLAGS
 
 
 def test_levers_turn_on_one_lever_per_row_and_compare_with_the_baseline(data_dir):
