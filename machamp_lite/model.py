@@ -23,6 +23,7 @@ from .decoders.base import Decoder
 from .errors import ConfigError
 from .modules.dataset_embeddings import DatasetEmbedding
 from .modules.scalar_mix import ScalarMix
+from .precision import decoder_precision
 from .registry import check_arguments, decoders, encoders
 
 if TYPE_CHECKING:
@@ -210,7 +211,9 @@ class MultiTaskModel(nn.Module):
             if rows is not None:
                 rows = rows.to(mask.device)
                 task_vectors, task_mask = task_vectors[rows], mask[rows]
-            losses[task] = cast(Decoder, self.decoders[task]).loss(task_vectors, task_mask, labels)
+            with decoder_precision(mask):
+                decoder = cast(Decoder, self.decoders[task])
+                losses[task] = decoder.loss(task_vectors, task_mask, labels)
         total = sum(self.loss_weights.get(t, 1.0) * loss for t, loss in losses.items())
         return total, losses
 
@@ -224,7 +227,8 @@ class MultiTaskModel(nn.Module):
             # language modelling, which its dev score needs; absent keys are not passed.
             wanted = getattr(decoder, "decode_inputs", ())
             extra = {key: inputs[key] for key in wanted if key in inputs}
-            predicted[task] = decoder.decode(vectors[task], mask, **extra)
+            with decoder_precision(mask):
+                predicted[task] = decoder.decode(vectors[task], mask, **extra)
         return predicted
 
     @torch.no_grad()
@@ -235,7 +239,8 @@ class MultiTaskModel(nn.Module):
         and the word mask, from one encoder pass: what calibration fits a temperature on."""
         vectors, mask = self.task_vectors(inputs, tasks)
         decoders = {t: cast(Decoder, self.decoders[t]) for t in tasks}
-        return {t: d.logits(vectors[t], mask) for t, d in decoders.items()}, mask
+        with decoder_precision(mask):
+            return {t: d.logits(vectors[t], mask) for t, d in decoders.items()}, mask
 
     @torch.no_grad()
     def predict_confidences(
@@ -253,12 +258,13 @@ class MultiTaskModel(nn.Module):
         predicted: dict[str, list] = {}
         for task in tasks:
             decoder = cast(Decoder, self.decoders[task])
-            if not decoder.gives_probabilities:
-                wanted = getattr(decoder, "decode_inputs", ())
-                extra = {key: inputs[key] for key in wanted if key in inputs}
-                predicted[task] = decoder.decode(vectors[task], mask, **extra)
-                continue
-            logits = decoder.logits(vectors[task], mask)
+            with decoder_precision(mask):
+                if not decoder.gives_probabilities:
+                    wanted = getattr(decoder, "decode_inputs", ())
+                    extra = {key: inputs[key] for key in wanted if key in inputs}
+                    predicted[task] = decoder.decode(vectors[task], mask, **extra)
+                    continue
+                logits = decoder.logits(vectors[task], mask)
             predicted[task] = decoder.confidences(
                 logits,
                 mask,
@@ -307,7 +313,8 @@ class MultiTaskModel(nn.Module):
                 vectors = per_task[task]
                 beside = extra[:, None, :].to(vectors.dtype).expand(*vectors.shape[:2], -1)
                 per_task[task] = torch.cat([vectors, beside], dim=-1)
-        return per_task, mask
+        # Decoders read float32 vectors and run outside autocast (decoder_precision).
+        return {task: vectors.float() for task, vectors in per_task.items()}, mask
 
     def _dataset_ids(self, inputs: dict) -> torch.Tensor:
         ids = inputs.get("dataset_ids")

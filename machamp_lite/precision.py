@@ -78,6 +78,13 @@ def slow_precision_note(precision: str, device: torch.device) -> str | None:
     return None
 
 
+def decoder_precision(like: torch.Tensor):
+    """The context decoders run in: float32 even inside a bf16 or fp16 autocast. Their layers
+    are small, and scores rounded to bf16 tie often, so that Viterbi, top-n and marginals could
+    pick different labels for the same scores (tests/test_prediction_precision.py)."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
 def autocast(precision: str, device: torch.device):
     """The context a forward pass runs in: nothing for fp32, else torch's autocast. Decoders
     (the CRF) and losses compute in float32 or float64 inside it."""

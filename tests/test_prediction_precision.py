@@ -69,6 +69,25 @@ def test_bf16_runs_the_encoder_in_bf16_and_keeps_one_label_per_word(trained):
         assert set(b["ner"]) <= labels
 
 
+def test_under_bf16_the_decoders_score_in_float32_and_every_path_agrees(trained):
+    """The encoder runs in bf16 but each decoder's layers in float32: scores rounded to bf16
+    tie often, and Viterbi, top-n and marginals then broke ties differently, so that a top-n
+    prediction's first label was not the plain prediction's label."""
+    bf16 = Predictor.load(trained, "cpu", precision="bf16")
+    decoder_dtypes: list[torch.dtype] = []
+    for module in bf16.model.decoders.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda _m, _i, out: decoder_dtypes.append(out.dtype))
+    encoder_dtypes = output_dtypes(bf16)
+    words = [s for s, _ in zip(SENTENCES * 4, range(12))]
+    plain = bf16.predict(words)
+    assert set(encoder_dtypes) == {torch.bfloat16} and set(decoder_dtypes) == {torch.float32}
+    ranked = bf16.confidences(words, topn=3, calibrated=False)
+    for labels, result in zip(plain, ranked):
+        assert result["ner"]["labels"] == labels["ner"]  # CRF marginals' path = Viterbi's
+        assert result["ner"]["topn"][0]["labels"] == labels["ner"]  # the best of 3 sequences
+
+
 def test_the_cli_writes_a_valid_bf16_prediction(trained, tmp_path):
     source = DEMO / "multiconer_demo_dev.conll"
     out_fp32, out_bf16 = tmp_path / "fp32.conll", tmp_path / "bf16.conll"
