@@ -37,7 +37,7 @@ def resolve_precision(setting: str, device: torch.device) -> str:
     """The precision a setting runs in on ``device``: ``auto`` is bf16 where the device
     computes bf16 itself (a GPU with bf16, a CPU with AVX512-BF16 or AMX) and fp32 elsewhere,
     where bf16 is emulated and slower. bf16 training kept the F1 on the small MultiCoNER setup
-    (four epochs: 0.555 against fp32's 0.552) at 1.46x fp32's speed per step on a CPU with
+    (four epochs: 0.558 against fp32's 0.552) at 1.46x fp32's speed per step on a CPU with
     AVX512-BF16 (docs/performance.md, "bf16 on the CPU")."""
     check_precision(setting)
     if setting == AUTO:
