@@ -100,10 +100,8 @@ class BiaffineDependencyParser(Decoder):
     def _relation_scores(self, vectors: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
         """(sentences, words, relations) for each word attached to ``heads`` (positions with
         0 = root)."""
-        # float32: nn.Bilinear has no autocast rule, and takes no bf16 inputs beside its
-        # float32 weights (the MLPs' outputs are bf16 under bf16 autocast).
-        dependents = self.relation_dependent(vectors).float()
-        candidates = self.relation_head(self._with_root(vectors)).float()
+        dependents = self.relation_dependent(vectors)
+        candidates = self.relation_head(self._with_root(vectors))
         index = heads.clamp(min=0).unsqueeze(-1).expand(-1, -1, candidates.shape[-1])
         chosen = candidates.gather(1, index)
         both = torch.cat([dependents, chosen], dim=-1)
