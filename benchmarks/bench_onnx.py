@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.bench_train_predict import machine
+from machamp_lite.export_onnx import GRAPHS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = {
@@ -71,7 +72,7 @@ def load(name: str, model: str, export: str):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
-        graph = Path(export) / "model.int8.onnx"
+        graph = Path(export) / GRAPHS["int8"]
         predictor.model.session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
         )
